@@ -1,0 +1,528 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
+# on 127.0.0.1 for the cluster tests.
+#
+#   scripts/local-cluster.sh up          start it; the last line of stdout is the kubeconfig path:
+#                                          export KUBECONFIG=$(scripts/local-cluster.sh up | tail -1)
+#   scripts/local-cluster.sh down        stop it and remove its state
+#   scripts/local-cluster.sh kubeconfig  print the kubeconfig path
+#
+# Docker, kind, k3s and minikube are not needed: kube-apiserver and kube-controller-manager
+# are built once from Debian bookworm's `kubernetes` source package (1.20.2) and cached, and
+# etcd comes from `etcd-server`. There is no kubelet: Pods are admitted and stored, never run.
+#
+# Environment:
+#   KUBECONFIG              if it names an existing file, `up` uses that cluster and starts nothing
+#   LOCAL_CLUSTER_FORCE=1   start the local cluster even when KUBECONFIG is set
+#   LOCAL_CLUSTER_DIR       state dir (default /tmp/registry-access-cluster)
+#   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the cluster to become ready (default 120)
+#   REGISTRY_ACCESS_CACHE   where the built binaries are kept (default ~/.cache/registry-access)
+set -euo pipefail
+
+readonly K8S_VERSION=1.20.2
+readonly CACHE_ROOT="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}"
+readonly BIN_DIR="${CACHE_ROOT}/kubernetes-${K8S_VERSION}/bin"
+STATE_DIR="$(realpath -m -- "${LOCAL_CLUSTER_DIR:-/tmp/registry-access-cluster}")"
+readonly STATE_DIR
+readonly KUBECONFIG_PATH="${STATE_DIR}/kubeconfig"
+# `down` deletes only a directory carrying this file, never one it did not create.
+readonly MARKER="${STATE_DIR}/.registry-access-local-cluster"
+readonly TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
+# Defaults lie below Linux's ephemeral range (32768-60999), so outgoing connections
+# cannot be holding them; if one is taken, the next free port above it is used.
+readonly DEFAULT_API_PORT=16443 DEFAULT_ETCD_PORT=12379 DEFAULT_PEER_PORT=12380
+readonly SERVICE_CIDR=10.0.0.0/24 SERVICE_IP=10.0.0.1
+readonly PACKAGES=(golang-go etcd-server dpkg-dev openssl)
+# Debian's Go (1.19), not whatever `go` is first on PATH: Kubernetes 1.20 is known to build with it.
+readonly GO=/usr/bin/go
+# Stop order: clients first, etcd last.
+readonly COMPONENTS=(controller-manager apiserver etcd)
+
+BUILD_WORK=""   # temp build tree, removed on exit
+STAGED_BIN=""   # half-installed cache dir, removed on exit
+STARTING=0      # 1 while `up` is starting processes: on failure they are stopped again
+STARTED=()
+DEADLINE_MS=0
+
+log() { printf 'local-cluster: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+now_ms() {
+  local us="${EPOCHREALTIME//[.,]/}"
+  echo $((us / 1000))
+}
+
+# Milliseconds as seconds with one decimal.
+fmt_s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+
+# Runs a noisy command silently, showing its output only when it fails.
+run_quiet() {
+  local out
+  if ! out="$("$@" 2>&1)"; then
+    printf '%s\n' "${out}" >&2
+    return 1
+  fi
+}
+
+as_root() {
+  if [[ ${EUID} -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "needs root (or sudo) to run: $*"
+  fi
+}
+
+binary_of() {
+  case "$1" in
+    etcd) echo etcd ;;
+    apiserver) echo kube-apiserver ;;
+    controller-manager) echo kube-controller-manager ;;
+  esac
+}
+
+# True when PID is alive and still runs BINARY: a pid file can outlive its process and
+# the number be reused, so the command line is checked before anything is signalled.
+# A zombie has an empty cmdline and counts as gone.
+pid_runs() {
+  local pid="$1" binary="$2" argv0
+  kill -0 "${pid}" 2>/dev/null || return 1
+  IFS= read -r -d '' argv0 <"/proc/${pid}/cmdline" 2>/dev/null || return 1
+  [[ "${argv0##*/}" == "${binary}" ]]
+}
+
+# Prints the pid of a component started by this script, if it is still running.
+pid_of() {
+  local file="${STATE_DIR}/$1.pid" pid
+  [[ -r "${file}" ]] || return 1
+  pid="$(<"${file}")"
+  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
+  pid_runs "${pid}" "$(binary_of "$1")" || return 1
+  echo "${pid}"
+}
+
+kc() { kubectl --kubeconfig "${KUBECONFIG_PATH}" --request-timeout=5s "$@"; }
+
+apiserver_ready() { kc get --raw=/readyz >/dev/null 2>&1; }
+
+# ServiceAccount admission in 1.20 rejects Pods until the SA has its token Secret.
+default_sa_ready() {
+  local secret
+  secret="$(kc -n default get serviceaccount default -o 'jsonpath={.secrets[0].name}' 2>/dev/null)" || return 1
+  [[ -n "${secret}" ]] && kc -n default get secret "${secret}" >/dev/null 2>&1
+}
+
+etcd_listening() { (: <"/dev/tcp/127.0.0.1/${ETCD_PORT}") 2>/dev/null; }
+
+cluster_running() {
+  local name
+  [[ -f "${KUBECONFIG_PATH}" ]] || return 1
+  for name in "${COMPONENTS[@]}"; do
+    pid_of "${name}" >/dev/null || return 1
+  done
+  apiserver_ready
+}
+
+# ---------------------------------------------------------------- packages and build
+
+package_installed() {
+  # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
+}
+
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "${PACKAGES[@]}"; do
+    package_installed "${pkg}" || missing+=("${pkg}")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+kubernetes_source_known() {
+  local out
+  out="$(apt-cache showsrc kubernetes 2>/dev/null)" && [[ "${out}" == *"Package: kubernetes"* ]]
+}
+
+# `apt-get source` needs a deb-src entry; bookworm images ship only `deb` ones.
+ensure_deb_src() {
+  kubernetes_source_known && return 0
+  local file=/etc/apt/sources.list.d/debian-bookworm-src.sources uri
+  # Same mirror as the existing `deb` entry, when there is one.
+  uri="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+  log "adding a bookworm deb-src entry (${file}) for apt-get source kubernetes"
+  printf '%s\n' "Types: deb-src" "URIs: ${uri:-http://deb.debian.org/debian}" "Suites: bookworm" \
+    "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+    as_root tee "${file}" >/dev/null
+  run_quiet as_root apt-get update -qq
+  kubernetes_source_known || die "apt-get still knows no source package 'kubernetes' after adding ${file}"
+}
+
+build_binaries() {
+  if [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/kube-controller-manager" ]]; then
+    return 0
+  fi
+  ensure_deb_src
+  local t0 src version
+  t0="$(now_ms)"
+  BUILD_WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-k8s-build.XXXXXX")"
+  log "building kube-apiserver and kube-controller-manager v${K8S_VERSION} in ${BUILD_WORK} (once; a few minutes)"
+
+  (cd "${BUILD_WORK}" && run_quiet apt-get source -qq kubernetes)
+  src="$(find "${BUILD_WORK}" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' -print -quit)"
+  [[ -n "${src}" ]] || die "apt-get source kubernetes left no source tree in ${BUILD_WORK}"
+  version="$(dpkg-parsechangelog -l "${src}/debian/changelog" -S Version)"
+  [[ "${version}" == *"${K8S_VERSION}"* ]] ||
+    die "Debian's kubernetes source is ${version}, expected ${K8S_VERSION}; update K8S_VERSION"
+
+  (
+    # Kubernetes 1.20 builds in GOPATH mode only: with modules, -mod=vendor fails
+    # with "updates to go.mod needed".
+    export GOPATH="${BUILD_WORK}/gopath" GOCACHE="${BUILD_WORK}/gocache"
+    export GO111MODULE=off CGO_ENABLED=0 GOFLAGS="" GOPROXY=off
+    unset GOROOT
+    local k8s="${GOPATH}/src/k8s.io/kubernetes" dirs ldflags pkg major minor build_date
+    mkdir -p "${k8s%/*}"
+    mv "${src}" "${k8s}"
+    cd "${k8s}"
+
+    # pkg/generated/openapi/zz_generated.openapi.go is generated, not shipped; without it the
+    # build stops at "undefined: openapi.GetOpenAPIDefinitions". Generate it as upstream's
+    # Makefile.generated_files does: every package tagged +k8s:openapi-gen=, staging mapped
+    # to vendor/, minus code-generator and sample-apiserver (they carry their own).
+    "${GO}" build -o "${BUILD_WORK}/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
+    dirs="$(grep -rl --include='*.go' --exclude-dir=vendor --exclude-dir=.git -e '+k8s:openapi-gen=' . |
+      sed -e 's|/[^/]*$||' | LC_ALL=C sort -u |
+      grep -Ev '^\./staging/src/k8s\.io/(code-generator|sample-apiserver)(/|$)' |
+      sed -e 's|^\./staging/src/|k8s.io/kubernetes/vendor/|' -e 's|^\./|k8s.io/kubernetes/|' |
+      paste -sd, -)"
+    run_quiet "${BUILD_WORK}/openapi-gen" \
+      --input-dirs "${dirs}" \
+      --output-base "${GOPATH}/src" \
+      --output-package k8s.io/kubernetes/pkg/generated/openapi \
+      --output-file-base zz_generated.openapi \
+      --go-header-file vendor/k8s.io/code-generator/hack/boilerplate.go.txt \
+      --report-filename "${BUILD_WORK}/openapi-violations.list"
+    # Upstream checks the same report against this list: a difference means the package
+    # set above drifted from theirs.
+    if ! diff -q "${BUILD_WORK}/openapi-violations.list" api/api-rules/violation_exceptions.list >/dev/null; then
+      log "warning: OpenAPI rule violations differ from api/api-rules/violation_exceptions.list"
+    fi
+
+    # Without these the servers report v0.0.0.
+    major="${K8S_VERSION%%.*}"
+    minor="${K8S_VERSION#*.}"
+    minor="${minor%%.*}"
+    build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    ldflags="-s -w"
+    for pkg in k8s.io/kubernetes/vendor/k8s.io/component-base/version \
+      k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version; do
+      ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=${major}"
+      ldflags+=" -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=archive -X ${pkg}.buildDate=${build_date}"
+    done
+    "${GO}" build -o "${BUILD_WORK}/bin/" -ldflags "${ldflags}" ./cmd/kube-apiserver ./cmd/kube-controller-manager
+  )
+
+  "${BUILD_WORK}/bin/kube-apiserver" --version | grep -qx "Kubernetes v${K8S_VERSION}" ||
+    die "built kube-apiserver does not report v${K8S_VERSION}"
+
+  # Install by renaming a complete directory, so an interrupted build never leaves a
+  # cache that looks warm but holds one binary or a truncated one.
+  mkdir -p "${BIN_DIR%/*}"
+  STAGED_BIN="$(mktemp -d "${BIN_DIR}.partial.XXXXXX")"
+  cp "${BUILD_WORK}/bin/kube-apiserver" "${BUILD_WORK}/bin/kube-controller-manager" "${STAGED_BIN}/"
+  chmod 0755 "${STAGED_BIN}" "${STAGED_BIN}"/*
+  rm -rf "${BIN_DIR}"
+  mv -T "${STAGED_BIN}" "${BIN_DIR}"
+  STAGED_BIN=""
+  rm -rf "${BUILD_WORK}"
+  BUILD_WORK=""
+  log "built in $(fmt_s $(($(now_ms) - t0))) s; binaries cached in ${BIN_DIR}"
+}
+
+# ---------------------------------------------------------------- state
+
+port_in_use() {
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+  else
+    (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
+
+# First free port from $1 upwards that is not among the other arguments.
+pick_port() {
+  local port="$1"
+  shift
+  while port_in_use "${port}" || [[ " $* " == *" ${port} "* ]]; do
+    port=$((port + 1))
+    ((port < 32768)) || die "no free port found below 32768"
+  done
+  echo "${port}"
+}
+
+write_kubeconfig() {
+  local path="$1" user="$2" token="$3" ca_data
+  ca_data="$(base64 -w0 <"${STATE_DIR}/pki/ca.crt")"
+  cat >"${path}" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: registry-access-local
+  cluster:
+    server: https://127.0.0.1:${API_PORT}
+    certificate-authority-data: ${ca_data}
+users:
+- name: ${user}
+  user:
+    token: ${token}
+contexts:
+- name: registry-access-local
+  context:
+    cluster: registry-access-local
+    user: ${user}
+current-context: registry-access-local
+EOF
+}
+
+make_state() {
+  local pki="${STATE_DIR}/pki" admin_token kcm_token
+  mkdir -p "${STATE_DIR}"
+  touch "${MARKER}"
+  mkdir -p "${pki}" "${STATE_DIR}/logs" "${STATE_DIR}/etcd"
+
+  # A throwaway CA signs the serving cert; the CA also becomes ca.crt in SA token Secrets.
+  cat >"${pki}/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, IP:${SERVICE_IP}, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local
+EOF
+  run_quiet openssl req -x509 -new -nodes -newkey rsa:2048 -days 365 -config "${pki}/openssl.cnf" \
+    -extensions ca -subj /CN=registry-access-local-ca -keyout "${pki}/ca.key" -out "${pki}/ca.crt"
+  run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${pki}/openssl.cnf" \
+    -subj /CN=kube-apiserver -keyout "${pki}/apiserver.key" -out "${pki}/apiserver.csr"
+  run_quiet openssl x509 -req -days 365 -in "${pki}/apiserver.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/openssl.cnf" -extensions server -out "${pki}/apiserver.crt"
+  # Signs ServiceAccount tokens (controller-manager) and verifies them (apiserver).
+  run_quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${pki}/sa.key"
+  run_quiet openssl pkey -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub"
+
+  # Static tokens: an admin for the tests, one for the controller-manager. Both are in
+  # system:masters, so nothing waits on the RBAC bootstrap policy.
+  admin_token="$(openssl rand -hex 32)"
+  kcm_token="$(openssl rand -hex 32)"
+  printf '%s\n' "${admin_token},admin,admin,system:masters" \
+    "${kcm_token},system:kube-controller-manager,kube-controller-manager,system:masters" >"${pki}/tokens.csv"
+  write_kubeconfig "${KUBECONFIG_PATH}" admin "${admin_token}"
+  write_kubeconfig "${STATE_DIR}/controller-manager.kubeconfig" system:kube-controller-manager "${kcm_token}"
+}
+
+# Removes the state dir after stopping what its pid files name.
+remove_state() {
+  [[ -e "${STATE_DIR}" ]] || return 0
+  [[ -f "${MARKER}" ]] || die "${STATE_DIR} exists but was not made by this script; not touching it"
+  stop_components
+  rm -rf -- "${STATE_DIR}"
+}
+
+# ---------------------------------------------------------------- processes
+
+start_component() {
+  local name="$1"
+  shift
+  # Own session, stdin/stdout detached: the process outlives `up` and does not hold the
+  # caller's pipe open (`$(... up | tail -1)` would never return) nor the lock (fd 9).
+  setsid "$@" </dev/null >"${STATE_DIR}/logs/${name}.log" 2>&1 9>&- &
+  echo "$!" >"${STATE_DIR}/${name}.pid"
+  STARTED+=("${name}")
+}
+
+wait_for() {
+  local what="$1" name
+  shift
+  until "$@"; do
+    for name in "${STARTED[@]}"; do
+      pid_of "${name}" >/dev/null || die "$(binary_of "${name}") exited while waiting for ${what}"
+    done
+    (($(now_ms) < DEADLINE_MS)) || die "timed out after ${TIMEOUT} s waiting for ${what}"
+    sleep 0.2
+  done
+}
+
+stop_components() {
+  local name pid i
+  for name in "${COMPONENTS[@]}"; do
+    pid="$(pid_of "${name}")" || continue
+    kill -TERM "${pid}" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      pid_runs "${pid}" "$(binary_of "${name}")" || break
+      sleep 0.1
+    done
+    if pid_runs "${pid}" "$(binary_of "${name}")"; then
+      log "$(binary_of "${name}") (pid ${pid}) ignored TERM for 10 s; killing it"
+      kill -KILL "${pid}" 2>/dev/null || true
+    fi
+  done
+}
+
+start_cluster() {
+  local t0 sa_port
+  t0="$(now_ms)"
+  DEADLINE_MS=$((t0 + TIMEOUT * 1000))
+  API_PORT="$(pick_port "${DEFAULT_API_PORT}")"
+  ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"
+  sa_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
+  make_state
+  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${sa_port}" >"${STATE_DIR}/ports"
+  STARTING=1
+
+  # Client and peer URLs on loopback only; one member, data in the state dir.
+  start_component etcd etcd --name=registry-access \
+    --data-dir="${STATE_DIR}/etcd" \
+    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls="http://127.0.0.1:${sa_port}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${sa_port}" \
+    --initial-cluster="registry-access=http://127.0.0.1:${sa_port}" \
+    --initial-cluster-state=new
+  wait_for "etcd on 127.0.0.1:${ETCD_PORT}" etcd_listening
+
+  # --endpoint-reconciler-type=none: otherwise the apiserver keeps writing a loopback
+  # address into the `kubernetes` Endpoints, which validation rejects.
+  # --insecure-port=0: 1.20 would otherwise also serve plain HTTP on 8080.
+  start_component apiserver "${BIN_DIR}/kube-apiserver" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="${API_PORT}" \
+    --insecure-port=0 \
+    --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
+    --cert-dir="${STATE_DIR}/pki" \
+    --tls-cert-file="${STATE_DIR}/pki/apiserver.crt" \
+    --tls-private-key-file="${STATE_DIR}/pki/apiserver.key" \
+    --token-auth-file="${STATE_DIR}/pki/tokens.csv" \
+    --authorization-mode=RBAC \
+    --service-account-issuer=https://kubernetes.default.svc \
+    --service-account-key-file="${STATE_DIR}/pki/sa.pub" \
+    --service-account-signing-key-file="${STATE_DIR}/pki/sa.key" \
+    --service-cluster-ip-range="${SERVICE_CIDR}" \
+    --endpoint-reconciler-type=none \
+    --profiling=false
+  wait_for "kube-apiserver /readyz on 127.0.0.1:${API_PORT}" apiserver_ready
+
+  # Only the two controllers the tests rely on: `serviceaccount` creates `default` in
+  # each namespace, `serviceaccount-token` gives it the token Secret admission needs.
+  # No ports of its own (--port=0 --secure-port=0).
+  start_component controller-manager "${BIN_DIR}/kube-controller-manager" \
+    --kubeconfig="${STATE_DIR}/controller-manager.kubeconfig" \
+    --controllers=serviceaccount,serviceaccount-token \
+    --leader-elect=false \
+    --port=0 \
+    --secure-port=0 \
+    --service-account-private-key-file="${STATE_DIR}/pki/sa.key" \
+    --root-ca-file="${STATE_DIR}/pki/ca.crt"
+  wait_for "the default/default ServiceAccount and its token Secret" default_sa_ready
+
+  STARTING=0
+  log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${sa_port}), state in ${STATE_DIR}"
+}
+
+on_exit() {
+  local rc=$? name
+  if ((STARTING)); then
+    for name in "${STARTED[@]}"; do
+      log "--- last lines of ${STATE_DIR}/logs/${name}.log"
+      tail -n 25 "${STATE_DIR}/logs/${name}.log" >&2 2>/dev/null || true
+    done
+    log "stopping what was started; logs stay in ${STATE_DIR}/logs"
+    stop_components
+  fi
+  [[ -z "${STAGED_BIN}" ]] || rm -rf "${STAGED_BIN}"
+  [[ -z "${BUILD_WORK}" ]] || rm -rf "${BUILD_WORK}"
+  exit "${rc}"
+}
+
+# One `up`/`down` at a time (parallel test workers may all call `up`).
+lock() {
+  mkdir -p "${CACHE_ROOT}"
+  exec 9>"${CACHE_ROOT}/local-cluster.lock"
+  if ! flock -n 9; then
+    log "waiting for another local-cluster.sh to finish"
+    flock 9
+  fi
+}
+
+# A KUBECONFIG naming an existing file means "use that cluster" (unless it is our own).
+external_kubeconfig() {
+  [[ "${LOCAL_CLUSTER_FORCE:-}" != 1 && -n "${KUBECONFIG:-}" && "${KUBECONFIG}" != "${KUBECONFIG_PATH}" ]] || return 1
+  local files file
+  IFS=: read -r -a files <<<"${KUBECONFIG}"
+  for file in "${files[@]}"; do
+    [[ -f "${file}" ]] && return 0
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_up() {
+  if external_kubeconfig; then
+    log "KUBECONFIG is set (${KUBECONFIG}); using that cluster, starting nothing (LOCAL_CLUSTER_FORCE=1 overrides)"
+    # Printed so that `export KUBECONFIG=$(... up | tail -1)` keeps it.
+    printf '%s\n' "${KUBECONFIG}"
+    return 0
+  fi
+  command -v kubectl >/dev/null 2>&1 || die "kubectl is needed to check readiness"
+  lock
+  if cluster_running; then
+    log "already running ($(grep '^API_PORT=' "${STATE_DIR}/ports" 2>/dev/null || true))"
+    printf '%s\n' "${KUBECONFIG_PATH}"
+    return 0
+  fi
+  # Leftovers of a run that died or was half stopped.
+  remove_state
+  ensure_packages
+  build_binaries
+  start_cluster
+  printf '%s\n' "${KUBECONFIG_PATH}"
+}
+
+cmd_down() {
+  lock
+  if [[ ! -e "${STATE_DIR}" ]]; then
+    log "not running (no ${STATE_DIR})"
+    return 0
+  fi
+  remove_state
+  log "stopped; removed ${STATE_DIR}"
+}
+
+usage() {
+  echo "usage: $0 up|down|kubeconfig" >&2
+  exit 2
+}
+
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  kubeconfig) printf '%s\n' "${KUBECONFIG_PATH}" ;;
+  *) usage ;;
+esac
