@@ -181,7 +181,7 @@ function parseConfigValue(key: string, value: string): unknown {
 /** Validates raw config (already typed, see {@link fromPulumiConfig}); throws ConfigError listing every problem. */
 export function validateStackConfig(raw: unknown): StackConfig {
     const parsed = stackSchema.safeParse(raw);
-    const problems = [...(parsed.success ? [] : parsed.error.issues.flatMap(toProblems)), ...duplicateProblems(raw)];
+    const problems = [...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue))), ...duplicateProblems(raw)];
     if (!parsed.success || problems.length > 0) {
         throw new ConfigError(problems);
     }
@@ -217,7 +217,12 @@ function typeName(input: unknown): string {
     return input === null ? "null" : Array.isArray(input) ? "a list" : `a ${typeof input}`;
 }
 
-function toProblems(issue: z.core.$ZodIssue): Problem[] {
+/** The raw value at a path, to tell a missing key from a wrong type (issues carry no input). */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+    return path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), raw);
+}
+
+function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
     const path = issue.path;
     switch (issue.code) {
         case "unrecognized_keys":
@@ -231,12 +236,13 @@ function toProblems(issue: z.core.$ZodIssue): Problem[] {
                 };
             });
         case "invalid_type": {
-            const missing = issue.input === undefined;
-            const expected = issue.expected === "array" ? "a list" : `a ${issue.expected}`;
+            const input = valueAt(raw, path);
+            const missing = input === undefined;
+            const expected = issue.expected === "array" ? "a list" : issue.expected === "object" ? "a map of keys" : `a ${issue.expected}`;
             return [
                 {
                     path: keyPath(path),
-                    message: missing ? "is required" : `must be ${expected}, not ${typeName(issue.input)}`,
+                    message: missing ? "is required" : `must be ${expected}, not ${typeName(input)}`,
                     fix: fixFor(path),
                 },
             ];
@@ -284,11 +290,13 @@ function duplicateProblems(raw: unknown): Problem[] {
             return;
         }
         const key = serverKey(effectiveServer);
+        let duplicateServer = false;
         if (key !== undefined) {
             const first = servers.get(key);
             if (first === undefined) {
                 servers.set(key, i);
             } else {
+                duplicateServer = true;
                 problems.push({
                     path: keyPath(["registries", i, "server"]),
                     message: `is the same registry as registries[${first}].server`,
@@ -296,7 +304,13 @@ function duplicateProblems(raw: unknown): Problem[] {
                 });
             }
         }
-        const name = typeof secretName === "string" ? secretName : key !== undefined ? defaultSecretName(effectiveServer) : undefined;
+        // A duplicate server's default name is necessarily a duplicate too: report the cause once.
+        const name =
+            typeof secretName === "string"
+                ? secretName
+                : key !== undefined && !duplicateServer
+                  ? defaultSecretName(effectiveServer)
+                  : undefined;
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
             if (first === undefined) {

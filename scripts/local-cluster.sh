@@ -61,7 +61,8 @@ fmt_s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 # Runs a noisy command silently, showing its output only when it fails.
 run_quiet() {
   local out
-  if ! out="$("$@" 2>&1)"; then
+  # fd 9 (the lock) is closed so nothing started here, e.g. by a package's postinst, keeps it.
+  if ! out="$("$@" 2>&1 9>&-)"; then
     printf '%s\n' "${out}" >&2
     return 1
   fi
@@ -229,8 +230,8 @@ build_binaries() {
     "${GO}" build -o "${BUILD_WORK}/bin/" -ldflags "${ldflags}" ./cmd/kube-apiserver ./cmd/kube-controller-manager
   )
 
-  "${BUILD_WORK}/bin/kube-apiserver" --version | grep -qx "Kubernetes v${K8S_VERSION}" ||
-    die "built kube-apiserver does not report v${K8S_VERSION}"
+  [[ "$("${BUILD_WORK}/bin/kube-apiserver" --version)" == "Kubernetes v${K8S_VERSION}" ]] ||
+    die "the built kube-apiserver does not report v${K8S_VERSION}"
 
   # Install by renaming a complete directory, so an interrupted build never leaves a
   # cache that looks warm but holds one binary or a truncated one.
@@ -381,14 +382,14 @@ stop_components() {
 }
 
 start_cluster() {
-  local t0 sa_port
+  local t0 peer_port
   t0="$(now_ms)"
   DEADLINE_MS=$((t0 + TIMEOUT * 1000))
   API_PORT="$(pick_port "${DEFAULT_API_PORT}")"
   ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"
-  sa_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
+  peer_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
   make_state
-  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${sa_port}" >"${STATE_DIR}/ports"
+  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${peer_port}" >"${STATE_DIR}/ports"
   STARTING=1
 
   # Client and peer URLs on loopback only; one member, data in the state dir.
@@ -396,9 +397,9 @@ start_cluster() {
     --data-dir="${STATE_DIR}/etcd" \
     --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
-    --listen-peer-urls="http://127.0.0.1:${sa_port}" \
-    --initial-advertise-peer-urls="http://127.0.0.1:${sa_port}" \
-    --initial-cluster="registry-access=http://127.0.0.1:${sa_port}" \
+    --listen-peer-urls="http://127.0.0.1:${peer_port}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${peer_port}" \
+    --initial-cluster="registry-access=http://127.0.0.1:${peer_port}" \
     --initial-cluster-state=new
   wait_for "etcd on 127.0.0.1:${ETCD_PORT}" etcd_listening
 
@@ -438,7 +439,7 @@ start_cluster() {
   wait_for "the default/default ServiceAccount and its token Secret" default_sa_ready
 
   STARTING=0
-  log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${sa_port}), state in ${STATE_DIR}"
+  log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${peer_port}), state in ${STATE_DIR}"
 }
 
 on_exit() {

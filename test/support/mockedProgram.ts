@@ -55,6 +55,11 @@ async function main(): Promise<void> {
     );
     pulumi.runtime.setAllConfig(scenario.config, scenario.secretKeys);
 
+    // A failing program also rejects the stack's pending outputs; Pulumi's own runner reports
+    // that once, as the program's error, and so does this harness.
+    const unhandled: unknown[] = [];
+    process.on("unhandledRejection", (reason) => unhandled.push(reason));
+
     const seen: { resource: pulumi.Resource; type: string; name: string; opts: pulumi.ResourceOptions }[] = [];
     const result: Declared = { resources: [], outputs: {} };
     try {
@@ -87,6 +92,11 @@ async function main(): Promise<void> {
         });
     }
     result.outputs = stackOutputs();
+    await new Promise((resolve) => setImmediate(resolve));
+    const other = unhandled.find((e) => (e as Error)?.message !== result.error?.message);
+    if (other !== undefined) {
+        result.error ??= { name: "UnhandledRejection", message: String((other as Error)?.message ?? other) };
+    }
     writeFileSync(process.env.MOCKED_PROGRAM_OUT ?? "/dev/stdout", JSON.stringify(result));
 }
 

@@ -1,0 +1,47 @@
+import * as assert from "node:assert/strict";
+import { basicAuth, DOCKER_HUB_SERVER, dockerConfigData, dockerConfigJson, type DockerCredential } from "../components/dockerConfig";
+import { kubectlDockerConfig } from "./support/kubectl";
+
+// Inputs chosen for where JSON encoders differ: Go's HTML escaping (< > &), U+2028/U+2029,
+// non-ASCII, astral characters, quotes, backslashes and control characters.
+const CASES: { title: string; cred: DockerCredential }[] = [
+    { title: "plain ASCII", cred: { server: "registry.example.org", username: "puller", password: "p4ss" } },
+    { title: "with email", cred: { server: "registry.example.org:5000", username: "puller", password: "p4ss", email: "ops@example.org" } },
+    { title: "Docker Hub default server", cred: { server: DOCKER_HUB_SERVER, username: "lab", password: "tok" } },
+    { title: "HTML characters", cred: { server: "https://reg.example.org/v2/", username: "a<b>&c", password: "<script>&amp;</script>", email: "x&y@<z>" } },
+    { title: "line and paragraph separators", cred: { server: "reg.example.org", username: "u", password: "a\u2028b\u2029c" } },
+    { title: "non-ASCII", cred: { server: "reg.example.org", username: "jürgen", password: "pässwörd-密码-пароль", email: "jürgen@exämple.org" } },
+    { title: "astral characters", cred: { server: "reg.example.org", username: "u", password: "🔑🐳𝄞" } },
+    { title: "quotes and backslashes", cred: { server: "reg.example.org", username: "u\"q", password: "\\\"'`$" } },
+    { title: "control characters", cred: { server: "reg.example.org", username: "u", password: "a\tb\nc\rd\be\ff\u0001g\u001fh\u007f" } },
+    { title: "colon and slash in password", cred: { server: "reg.example.org", username: "u", password: "a:b/c:" } },
+    { title: "long token", cred: { server: "123456789012.dkr.ecr.eu-west-1.amazonaws.com", username: "AWS", password: "x".repeat(2000) } },
+];
+
+describe("dockerConfigJson", () => {
+    for (const { title, cred } of CASES) {
+        it(`is byte-identical to kubectl: ${title}`, async () => {
+            const expected = await kubectlDockerConfig(cred);
+            const actual = Buffer.from(dockerConfigJson(cred), "utf8");
+            assert.equal(actual.toString("hex"), expected.toString("hex"), `${actual} != ${expected}`);
+            assert.equal(dockerConfigData(cred), expected.toString("base64"));
+        });
+    }
+
+    it("escapes the characters Go escapes and JSON.stringify does not", () => {
+        const json = dockerConfigJson({ server: "r", username: "u", password: "<>&\u2028\u2029" });
+        assert.ok(json.includes(String.raw`"password":"\u003c\u003e\u0026\u2028\u2029"`), json);
+    });
+
+    it("orders fields username, password, email, auth and omits an empty email", () => {
+        const withEmail = JSON.parse(dockerConfigJson({ server: "r", username: "u", password: "p", email: "e" }));
+        assert.deepEqual(Object.keys(withEmail.auths.r), ["username", "password", "email", "auth"]);
+        const noEmail = JSON.parse(dockerConfigJson({ server: "r", username: "u", password: "p", email: "" }));
+        assert.deepEqual(Object.keys(noEmail.auths.r), ["username", "password", "auth"]);
+    });
+
+    it("encodes auth as base64 of the UTF-8 username:password", () => {
+        assert.equal(basicAuth("jürgen", "a:b"), Buffer.from("jürgen:a:b", "utf8").toString("base64"));
+        assert.equal(Buffer.from(basicAuth("u", "p"), "base64").toString(), "u:p");
+    });
+});
