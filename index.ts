@@ -1,13 +1,13 @@
 /**
- * registry-access: one namespace's authenticated access to private container registries,
- * declared from this stack's config (see README.md for the keys).
+ * registry-access: authenticated access to private container registries for one or more
+ * namespaces, declared from this stack's config (see README.md for the keys).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, fromPulumiConfig, validateStackConfig } from "./components/config";
-import { RegistryAccess } from "./components/registryAccess";
+import { ConfigError, fromPulumiConfig, type StackConfig, validateStackConfig } from "./components/config";
+import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
 
 /** The validated config, or a RunError listing every problem (Pulumi prints it without a stack trace). */
-function loadStackConfig() {
+function loadStackConfig(): StackConfig {
     try {
         return validateStackConfig(fromPulumiConfig(pulumi.runtime.allConfig()));
     } catch (err) {
@@ -15,18 +15,65 @@ function loadStackConfig() {
     }
 }
 
-const config = loadStackConfig();
+export = async () => {
+    const config = loadStackConfig();
 
-const access = new RegistryAccess(config.namespace, {
-    namespace: config.namespace,
-    createNamespace: config.createNamespace,
-    // Passwords become secrets here, the moment they leave the validated config.
-    registries: config.registries.map((r) => ({ ...r, password: pulumi.secret(r.password) })),
-    // Per stack, so two stacks patching one ServiceAccount conflict visibly instead of
-    // silently overwriting each other's list.
-    fieldManager: `registry-access-${pulumi.getStack()}`,
-});
+    const tenants = config.tenants.map(
+        (tenant) =>
+            new RegistryAccess(tenant.namespace, {
+                namespace: tenant.namespace,
+                createNamespace: tenant.createNamespace,
+                labels: tenant.labels,
+                annotations: tenant.annotations,
+                protectNamespace: config.protectNamespaces,
+                // Passwords become secrets here, the moment they leave the validated config.
+                registries: tenant.registries.map((r) =>
+                    "password" in r ? { ...r, password: pulumi.secret(r.password) } : r,
+                ),
+                serviceAccounts: tenant.serviceAccounts,
+                keepPullSecrets: tenant.keepPullSecrets,
+                credentialRotation: tenant.credentialRotation,
+                // Per stack, so two stacks patching one ServiceAccount conflict visibly instead
+                // of silently overwriting each other's list.
+                fieldManager: `registry-access-${pulumi.getStack()}`,
+                forceConflicts: config.patchForce,
+                retainPatchOnDelete: config.onPatchDelete === "retain",
+            }),
+    );
 
-export const namespace = access.namespace;
-export const pullSecretNames = access.pullSecretNames;
-export const serviceAccounts = access.serviceAccounts;
+    const outputs: Record<string, unknown> = {
+        tenants: tenants.map((t) => ({
+            namespace: t.namespace,
+            pullSecretNames: t.pullSecretNames,
+            serviceAccounts: t.serviceAccounts,
+        })),
+    };
+    if (tenants.length === 1) {
+        // The one-namespace stack's outputs, unchanged since before tenants existed.
+        outputs.namespace = tenants[0].namespace;
+        outputs.pullSecretNames = tenants[0].pullSecretNames;
+        outputs.serviceAccounts = tenants[0].serviceAccounts;
+    }
+    const generated = Object.fromEntries(
+        config.tenants.flatMap((t, i) =>
+            t.registries.some((r) => "generatePassword" in r) ? [[t.namespace, tenants[i].generatedCredentials]] : [],
+        ),
+    );
+    if (Object.keys(generated).length > 0) {
+        const byTenant = pulumi.all(generated);
+        outputs.generatedCredentials = pulumi.secret(byTenant);
+        outputs.htpasswd = pulumi.secret(byTenant.apply(htpasswdFiles));
+    }
+    return outputs;
+};
+
+/** One htpasswd file per registry server, a line per tenant, for the registry's operator. */
+function htpasswdFiles(byTenant: Record<string, Record<string, GeneratedCredential>>): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const credentials of Object.values(byTenant)) {
+        for (const c of Object.values(credentials)) {
+            files[c.server] = `${files[c.server] ?? ""}${c.htpasswd}\n`;
+        }
+    }
+    return files;
+}

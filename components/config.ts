@@ -1,33 +1,71 @@
 /**
  * The stack config schema: its TypeScript types, its validation and its messages.
  *
- * One source of truth for the program (index.ts) and the offline stack check. Validation collects
- * every problem before anything is declared; each names the key path and the fix, and no message
- * ever contains a config value (a password must never reach a log).
+ * One source of truth for the program (index.ts) and the offline stack check (scripts/check.ts).
+ * Validation collects every problem before anything is declared; each names the key path and
+ * the fix, and no message ever contains a config value that could be a password.
  */
 import { closest, distance } from "fastest-levenshtein";
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import { DOCKER_HUB_SERVER } from "./dockerConfig";
+import { cloudUsernameProblem, defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from "./names";
+
+export { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from "./names";
 
 /** The config namespace: keys are `registry-access:<key>` in the stack files. */
 export const PROJECT = "registry-access";
 
-export interface RegistryConfig {
+interface RegistryBase {
+    /** Key path of the entry, e.g. `tenants[1].registries[0]`, for messages. */
+    path: string;
     /** Registry host[:port][/path] or URL, exactly as written into `.dockerconfigjson`. */
     server: string;
     username: string;
-    /** Plain here only until the program wraps it with pulumi.secret(). */
-    password: string;
     email?: string;
     /** The Secret's name: given, or {@link defaultSecretName} of the server. */
     secretName: string;
 }
 
-export interface StackConfig {
+/** A registry whose password comes from config (plain here until the program makes it secret). */
+export interface ConfiguredRegistry extends RegistryBase {
+    password: string;
+}
+
+/** A registry whose password the stack generates per tenant (random.RandomPassword). */
+export interface GeneratedRegistry extends RegistryBase {
+    generatePassword: { length: number };
+}
+
+export type RegistryConfig = ConfiguredRegistry | GeneratedRegistry;
+
+export interface TenantConfig {
+    /** Key path of the tenant (`tenants[2]`), or "" for the top-level namespace. */
+    path: string;
     namespace: string;
     createNamespace: boolean;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    /** The shared registries first, then the tenant's own. */
     registries: RegistryConfig[];
+    serviceAccounts: string[];
+    /** Pull secrets other tools manage that must stay in the (atomic) imagePullSecrets list. */
+    keepPullSecrets: string[];
+    /** Keeper of the tenant's generated passwords: changing it regenerates them. */
+    credentialRotation?: string;
+}
+
+export interface StackConfig {
+    tenants: TenantConfig[];
+    /** Take imagePullSecrets over from another field manager (pulumi.com/patchForce). */
+    patchForce: boolean;
+    /** On delete, relinquish the patch's fields (default) or leave the ServiceAccount as it is. */
+    onPatchDelete: "relinquish" | "retain";
+    /** Pulumi `protect` on every Namespace the stack creates. */
+    protectNamespaces: boolean;
+    /** Check every configured credential against its registry before declaring anything. */
+    verifyCredentials: boolean;
+    /** Extra PEM CA certificates for verifying registries behind a private CA. */
+    caBundle?: string;
 }
 
 /** One thing wrong with the config: where, what, and how to fix it. */
@@ -52,64 +90,43 @@ export function formatProblems(problems: Problem[]): string {
     return `invalid stack config, ${count}:\n${lines.join("\n")}`;
 }
 
-// Kubernetes name rules (k8s.io/apimachinery/pkg/util/validation).
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-export const isDns1123Label = (s: string): boolean => s.length <= 63 && DNS1123_LABEL.test(s);
-export const isDns1123Subdomain = (s: string): boolean => s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
-
-// host[:port][/path] with an optional http(s):// scheme; host is a DNS name, IPv4 or [IPv6].
-const SERVER =
-    /^(?:(https?):\/\/)?((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::(\d{1,5}))?((?:\/[A-Za-z0-9._-]+)*)\/?$/;
-
-/**
- * The identity of a registry server, for finding duplicates and naming Secrets: lower-case
- * host[:port][/path] without scheme or trailing slash. Undefined when the server is malformed.
- */
-export function serverKey(server: string): string | undefined {
-    const m = SERVER.exec(server);
-    if (!m) {
-        return undefined;
-    }
-    const [, , host, port, path] = m;
-    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
-        return undefined;
-    }
-    return `${host.toLowerCase()}${port ? `:${port}` : ""}${path}`;
-}
-
-/**
- * The Secret name used when `secretName` is not given: `regcred-` and the server's host, port and
- * path with every other character turned into `-`; names over 63 characters are cut and end in a
- * hash of the full name, so they stay unique and fit a label value.
- * Docker Hub's `https://index.docker.io/v1/` gives `regcred-index-docker-io-v1`.
- */
-export function defaultSecretName(server: string): string {
-    const key = serverKey(server) ?? server.toLowerCase();
-    const name = `regcred-${key.replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")}`;
-    if (name.length <= 63) {
-        return name;
-    }
-    const hash = createHash("sha256").update(name).digest("hex").slice(0, 8);
-    return `${name.slice(0, 54).replace(/-+$/, "")}-${hash}`;
-}
-
-// What each key is for and how to set it: the "fix" half of every message.
+// What each key is for and how to set it: the "fix" half of most messages.
+// [N] is replaced by the entry's index, {T} by the tenant prefix (`tenants[2].` or nothing).
 const FIX: Record<string, string> = {
-    namespace: "set a DNS-1123 label: pulumi config set namespace <name>",
+    namespace: "set a DNS-1123 label: pulumi config set --path '{T}namespace' <name>",
     createNamespace: "set true to create the namespace or false to adopt an existing one",
-    registries:
-        "set a list of {server, username, password}: pulumi config set --path 'registries[0].username' <user>",
+    registries: "list registries: pulumi config set --path '{T}registries[0].username' <user>",
+    sharedRegistries: "list registries every tenant gets: pulumi config set --path 'sharedRegistries[0].server' <host>",
+    tenants: "list tenants: pulumi config set --path 'tenants[0].namespace' <name>",
     server: "write host[:port][/path] or an http(s):// URL, e.g. registry.example.org:5000, or omit it for Docker Hub",
-    username: "pulumi config set --path 'registries[N].username' <user>",
-    password: "pulumi config set --secret --path 'registries[N].password' <password>",
+    username: "pulumi config set --path '{R}.username' <user>",
+    password: "pulumi config set --secret --path '{R}.password' <password>",
+    generatePassword: "set true, or {length: 16..72} (bcrypt reads at most 72 bytes)",
+    length: "set a whole number from 16 to 72",
     email: "set a string, or remove the key",
     secretName: "set a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'), or remove it to use the default",
+    serviceAccounts: "list ServiceAccount names, e.g. [default]",
+    keepPullSecrets: "list the names of pull secrets other tools put on the ServiceAccount",
+    labels: "set a map of label keys to values (values: at most 63 of letters, digits, '-', '_', '.')",
+    annotations: "set a map of annotation keys to string values",
+    credentialRotation: "set any string; change it to regenerate this tenant's generated passwords",
+    patchForce: "set true to take imagePullSecrets over from another field manager, false to stop on a conflict",
+    onPatchDelete: "set relinquish (remove this stack's entries on destroy) or retain (leave the ServiceAccount as is)",
+    protectNamespaces: "set true to protect created namespaces from pulumi destroy",
+    verifyCredentials: "set true to check every credential against its registry before deploying",
+    caBundle: "set PEM certificates: pulumi config set caBundle -- \"$(cat ca.pem)\"",
 };
 
-/** A refinement whose failure carries the fix in its params. */
+/** A refinement whose failure carries its fix. */
 const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
     [ok, { message, params: fix ? { fix } : {} }] as const;
+
+// Kubernetes qualified names (label and annotation keys) and label values.
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const isQualifiedName = (k: string) => QUALIFIED_NAME.test(k) && k.split("/").pop()!.length <= 63 && k.length <= 317;
+
+const metadataKey = z.string().refine(...rule(isQualifiedName, "is not a valid Kubernetes label or annotation key"));
 
 const registrySchema = z.strictObject({
     server: z
@@ -125,8 +142,15 @@ const registrySchema = z.strictObject({
                 "must not contain ':' (the kubelet splits the auth field at the first colon, so it could never log in)",
                 "use the registry's username without ':'; a ':' is fine in the password",
             ),
-        ),
-    password: z.string().min(1),
+        )
+        .optional(),
+    password: z.string().min(1).optional(),
+    generatePassword: z
+        .preprocess(
+            (v) => (v === true ? {} : v === false ? undefined : v),
+            z.strictObject({ length: z.number().int().min(16).max(72).default(32) }),
+        )
+        .optional(),
     email: z.string().optional(),
     secretName: z
         .string()
@@ -134,18 +158,49 @@ const registrySchema = z.strictObject({
         .optional(),
 });
 
-const stackSchema = z.strictObject({
+const dnsSubdomainList = z.array(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain")));
+
+const tenantShape = {
     namespace: z
         .string()
         .min(1)
         .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")),
-    createNamespace: z.boolean().default(true),
-    registries: z.array(registrySchema).min(1),
+    createNamespace: z.boolean().optional(),
+    labels: z
+        .record(metadataKey, z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")))
+        .optional(),
+    annotations: z.record(metadataKey, z.string()).optional(),
+    registries: z.array(registrySchema).optional(),
+    serviceAccounts: dnsSubdomainList.min(1).optional(),
+    keepPullSecrets: dnsSubdomainList.optional(),
+    credentialRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
+};
+
+const stackSchema = z.strictObject({
+    ...tenantShape,
+    namespace: tenantShape.namespace.optional(),
+    tenants: z.array(z.strictObject(tenantShape)).optional(),
+    sharedRegistries: z.array(registrySchema).optional(),
+    patchForce: z.boolean().optional(),
+    onPatchDelete: z.enum(["relinquish", "retain"], { error: "must be relinquish or retain" }).optional(),
+    protectNamespaces: z.boolean().optional(),
+    verifyCredentials: z.boolean().optional(),
+    caBundle: z
+        .string()
+        .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
+        .optional(),
 });
 
-/** Keys the program reads, with the JSON type the stack file gives them. */
+type RawRegistry = z.infer<typeof registrySchema>;
+type RawTenant = z.infer<z.ZodObject<typeof tenantShape>>;
+type RawStack = z.infer<typeof stackSchema>;
+
+/** The keys each level accepts: for did-you-mean, and for the offline check. */
 export const STACK_KEYS = Object.keys(stackSchema.shape);
+export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
+const BOOLEAN_KEYS = new Set(["createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);
+const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into typed
@@ -155,20 +210,19 @@ export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export function fromPulumiConfig(entries: Record<string, string>): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
     for (const [fullKey, value] of Object.entries(entries)) {
-        if (!fullKey.startsWith(`${PROJECT}:`)) {
-            continue;
+        if (fullKey.startsWith(`${PROJECT}:`)) {
+            const key = fullKey.slice(PROJECT.length + 1);
+            raw[key] = parseConfigValue(key, value);
         }
-        const key = fullKey.slice(PROJECT.length + 1);
-        raw[key] = parseConfigValue(key, value);
     }
     return raw;
 }
 
 function parseConfigValue(key: string, value: string): unknown {
-    if (key === "createNamespace") {
+    if (BOOLEAN_KEYS.has(key)) {
         return value === "true" ? true : value === "false" ? false : value;
     }
-    if (key !== "namespace" && /^\s*[[{]/.test(value)) {
+    if (!STRING_KEYS.has(key) && /^\s*[[{]/.test(value)) {
         try {
             return JSON.parse(value);
         } catch {
@@ -178,151 +232,347 @@ function parseConfigValue(key: string, value: string): unknown {
     return value;
 }
 
-/** Validates raw config (already typed, see {@link fromPulumiConfig}); throws ConfigError listing every problem. */
+/** Validates raw config (typed, see {@link fromPulumiConfig}); throws ConfigError listing every problem. */
 export function validateStackConfig(raw: unknown): StackConfig {
     const parsed = stackSchema.safeParse(raw);
-    const problems = [...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue))), ...duplicateProblems(raw)];
+    const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue));
+    problems.push(...crossProblems(raw));
     if (!parsed.success || problems.length > 0) {
-        throw new ConfigError(problems);
+        throw new ConfigError(dedupe(problems));
     }
-    const { namespace, createNamespace, registries } = parsed.data;
+    return toStackConfig(parsed.data);
+}
+
+function toStackConfig(data: RawStack): StackConfig {
+    const shared = data.sharedRegistries ?? [];
+    const tenants: { path: string; tenant: RawTenant }[] = [
+        ...(data.namespace !== undefined ? [{ path: "", tenant: { ...data, namespace: data.namespace } }] : []),
+        ...(data.tenants ?? []).map((tenant, i) => ({ path: `tenants[${i}]`, tenant })),
+    ];
     return {
-        namespace,
-        createNamespace,
-        registries: registries.map((r) => {
-            const server = r.server ?? DOCKER_HUB_SERVER;
-            return {
-                server,
-                username: r.username,
-                password: r.password,
-                ...(r.email ? { email: r.email } : {}),
-                secretName: r.secretName ?? defaultSecretName(server),
-            };
-        }),
+        tenants: tenants.map(({ path, tenant }) => ({
+            path,
+            namespace: tenant.namespace,
+            createNamespace: tenant.createNamespace ?? true,
+            labels: tenant.labels ?? {},
+            annotations: tenant.annotations ?? {},
+            registries: [
+                ...shared.map((r, i) => toRegistry(r, `sharedRegistries[${i}]`, tenant.namespace)),
+                ...(tenant.registries ?? []).map((r, i) => toRegistry(r, `${prefix(path)}registries[${i}]`, tenant.namespace)),
+            ],
+            serviceAccounts: tenant.serviceAccounts ?? ["default"],
+            keepPullSecrets: tenant.keepPullSecrets ?? [],
+            ...(tenant.credentialRotation !== undefined ? { credentialRotation: tenant.credentialRotation } : {}),
+        })),
+        patchForce: data.patchForce ?? false,
+        onPatchDelete: data.onPatchDelete ?? "relinquish",
+        protectNamespaces: data.protectNamespaces ?? false,
+        verifyCredentials: data.verifyCredentials ?? false,
+        ...(data.caBundle !== undefined ? { caBundle: data.caBundle } : {}),
     };
 }
+
+function toRegistry(r: RawRegistry, path: string, namespace: string): RegistryConfig {
+    const server = r.server ?? DOCKER_HUB_SERVER;
+    const base = {
+        path,
+        server,
+        // A generated credential is per tenant, so its default username is the tenant's namespace.
+        username: r.username ?? namespace,
+        ...(r.email ? { email: r.email } : {}),
+        secretName: r.secretName ?? defaultSecretName(server),
+    };
+    return r.generatePassword ? { ...base, generatePassword: r.generatePassword } : { ...base, password: r.password! };
+}
+
+/** `tenants[1].` for a tenant path, nothing for the top level. */
+const prefix = (tenantPath: string) => (tenantPath ? `${tenantPath}.` : "");
 
 /** `registries[1].username` from ["registries", 1, "username"]. */
 export function keyPath(path: readonly PropertyKey[]): string {
     return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 
+/** The fix for a key path: the field's hint with the tenant and entry filled in. */
 function fixFor(path: readonly PropertyKey[]): string {
-    const field = [...path].reverse().find((p): p is string => typeof p === "string") ?? "";
-    const index = path.find((p): p is number => typeof p === "number");
-    return (FIX[field] ?? "see the config reference in README.md").replace("[N]", `[${index ?? 0}]`);
-}
-
-function typeName(input: unknown): string {
-    return input === null ? "null" : Array.isArray(input) ? "a list" : `a ${typeof input}`;
+    const field = [...path].reverse().find((p): p is string => typeof p === "string" && p in FIX) ?? "";
+    const tenant = path[0] === "tenants" && typeof path[1] === "number" ? `tenants[${path[1]}].` : "";
+    const registryAt = path.findIndex((p) => p === "registries" || p === "sharedRegistries");
+    const registry = registryAt >= 0 ? keyPath(path.slice(0, registryAt + 2)) : `${tenant}registries[0]`;
+    return (FIX[field] ?? "see the config reference in README.md").replace("{T}", tenant).replace("{R}", registry);
 }
 
 /** The raw value at a path, to tell a missing key from a wrong type (issues carry no input). */
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-    return path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined), raw);
+    return path.reduce<unknown>(
+        (v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined),
+        raw,
+    );
+}
+
+function typeName(input: unknown): string {
+    return input === null ? "null" : Array.isArray(input) ? "a list" : typeof input === "object" ? "a map" : `a ${typeof input}`;
+}
+
+/** The keys allowed where an unknown key was found. */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+    const last = [...path].reverse().find((p) => typeof p === "string");
+    if (last === "registries" || last === "sharedRegistries") {
+        return REGISTRY_KEYS;
+    }
+    if (last === "generatePassword") {
+        return ["length"];
+    }
+    return last === "tenants" ? TENANT_KEYS : STACK_KEYS;
 }
 
 function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
     const path = issue.path;
+    const at = keyPath(path);
     switch (issue.code) {
         case "unrecognized_keys":
             return issue.keys.map((key) => {
-                const known = path.length === 0 ? STACK_KEYS : REGISTRY_KEYS;
+                const known = knownKeysAt(path);
                 const guess = closest(key, known);
+                const plausible = distance(key.toLowerCase(), guess.toLowerCase()) <= Math.max(2, Math.floor(guess.length / 3));
                 return {
                     path: keyPath([...path, key]),
                     message: "is not a known key",
-                    fix: guess && distanceOk(key, guess) ? `did you mean '${guess}'?` : `remove it; known keys: ${known.join(", ")}`,
+                    fix: plausible ? `did you mean '${guess}'?` : `remove it; known keys: ${known.join(", ")}`,
                 };
             });
         case "invalid_type": {
             const input = valueAt(raw, path);
-            const missing = input === undefined;
-            const expected = issue.expected === "array" ? "a list" : issue.expected === "object" ? "a map of keys" : `a ${issue.expected}`;
-            return [
-                {
-                    path: keyPath(path),
-                    message: missing ? "is required" : `must be ${expected}, not ${typeName(input)}`,
-                    fix: fixFor(path),
-                },
-            ];
+            const expected =
+                issue.expected === "array" ? "a list" : issue.expected === "object" || issue.expected === "record" ? "a map of keys" : `a ${issue.expected}`;
+            const message = input === undefined ? "is required" : `must be ${expected}, not ${typeName(input)}`;
+            return [{ path: at, message, fix: fixFor(path) }];
         }
         case "too_small":
             return [
                 {
-                    path: keyPath(path),
-                    message: issue.origin === "array" ? "must list at least one registry" : "must not be empty",
+                    path: at,
+                    message:
+                        issue.origin === "array"
+                            ? "must not be an empty list"
+                            : issue.origin === "string"
+                              ? "must not be empty"
+                              : `must be at least ${String(issue.minimum)}`,
                     fix: fixFor(path),
                 },
             ];
+        case "too_big":
+            return [{ path: at, message: `must be at most ${String(issue.maximum)}`, fix: fixFor(path) }];
         case "custom":
-            return [{ path: keyPath(path), message: issue.message, fix: issue.params?.fix ?? fixFor(path) }];
+            return [{ path: at, message: issue.message, fix: (issue.params?.fix as string | undefined) ?? fixFor(path) }];
+        case "invalid_key":
+            // A bad map key: report it at the key itself.
+            return issue.issues.map((inner) => ({ path: at, message: inner.message, fix: fixFor(path) }));
         default:
-            // Zod's own wording carries no input value (reportInput is off).
-            return [{ path: keyPath(path), message: issue.message, fix: fixFor(path) }];
+            // Zod's own wording names expectations, never the input (reportInput is off).
+            return [{ path: at, message: issue.message, fix: fixFor(path) }];
     }
 }
 
-/** Suggest a known key only when it is a plausible typo of the unknown one. */
-function distanceOk(typo: string, guess: string): boolean {
-    return distance(typo.toLowerCase(), guess.toLowerCase()) <= Math.max(2, Math.floor(guess.length / 3));
+function dedupe(problems: Problem[]): Problem[] {
+    const seen = new Set<string>();
+    return problems.filter((p) => {
+        const key = `${p.path}\n${p.message}`;
+        return seen.has(key) ? false : (seen.add(key), true);
+    });
 }
 
-/**
- * Duplicate servers and Secret names, checked on the raw input so that they are reported along
- * with every other problem (schema refinements only run once everything else is valid).
- */
-function duplicateProblems(raw: unknown): Problem[] {
-    const registries = (raw as { registries?: unknown } | null)?.registries;
-    if (!Array.isArray(registries)) {
-        return [];
+// ---------------------------------------------------------------------------------------------
+// Rules across keys. They run on the raw input, whatever else is wrong, so that every problem is
+// reported at once (zod refinements only run once everything else is valid). Values that are
+// malformed are skipped here: their own rule already reports them.
+
+interface RawEntry {
+    path: string;
+    value: Record<string, unknown>;
+    shared: boolean;
+}
+
+const asRecord = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+const entriesAt = (list: unknown, path: string, shared: boolean): RawEntry[] =>
+    Array.isArray(list)
+        ? list.flatMap((v, i) => {
+              const value = asRecord(v);
+              return value ? [{ path: `${path}[${i}]`, value, shared }] : [];
+          })
+        : [];
+
+function crossProblems(raw: unknown): Problem[] {
+    const top = asRecord(raw);
+    if (!top) {
+        return [{ path: "", message: "config must be a map of keys", fix: "see the config reference in README.md" }];
     }
     const problems: Problem[] = [];
-    const servers = new Map<string, number>();
-    const names = new Map<string, number>();
-    registries.forEach((entry: unknown, i) => {
-        if (typeof entry !== "object" || entry === null) {
-            return;
+    const shared = entriesAt(top.sharedRegistries, "sharedRegistries", true);
+    const tenants: { path: string; value: Record<string, unknown> }[] = [
+        ...(top.namespace !== undefined ? [{ path: "", value: top }] : []),
+        ...entriesAt(top.tenants, "tenants", false),
+    ];
+
+    if (top.namespace === undefined && top.tenants === undefined) {
+        problems.push({ path: "namespace", message: "is required (or list tenants)", fix: fixFor(["namespace"]) });
+    }
+    if (top.namespace === undefined) {
+        for (const key of TENANT_KEYS.filter((k) => k !== "namespace" && top[k] !== undefined)) {
+            problems.push({
+                path: key,
+                message: "applies to the top-level namespace, which is not set",
+                fix: "set namespace, or move this key into a tenants[] entry",
+            });
         }
-        const { server, secretName } = entry as { server?: unknown; secretName?: unknown };
-        const effectiveServer = server === undefined ? DOCKER_HUB_SERVER : server;
-        if (typeof effectiveServer !== "string") {
-            return;
+    }
+    if (Array.isArray(top.tenants) && top.tenants.length === 0 && top.namespace === undefined) {
+        problems.push({ path: "tenants", message: "must not be an empty list", fix: fixFor(["tenants"]) });
+    }
+
+    const namespaces = new Map<string, string>();
+    for (const tenant of tenants) {
+        const at = (key: string) => `${prefix(tenant.path)}${key}`;
+        const ns = tenant.value.namespace;
+        if (typeof ns === "string") {
+            const first = namespaces.get(ns);
+            if (first !== undefined) {
+                problems.push({ path: at("namespace"), message: `'${ns}' is already the namespace of ${first || "the top level"}`, fix: "give each tenant its own namespace" });
+            } else {
+                namespaces.set(ns, tenant.path);
+            }
         }
-        const key = serverKey(effectiveServer);
+        const own = entriesAt(tenant.value.registries, at("registries"), false);
+        const registries = [...shared, ...own];
+        if (registries.length === 0 && (tenant.value.registries === undefined || Array.isArray(tenant.value.registries))) {
+            problems.push({
+                path: at("registries"),
+                message: tenant.value.registries === undefined ? "is required (or set sharedRegistries)" : "must list at least one registry (or set sharedRegistries)",
+                fix: `list registries: pulumi config set --path '${at("registries")}[0].username' <user>`,
+            });
+        }
+        const adopting = tenant.value.createNamespace === false;
+        for (const key of ["labels", "annotations"]) {
+            if (adopting && tenant.value[key] !== undefined) {
+                problems.push({
+                    path: at(key),
+                    message: "only applies to a namespace this stack creates (createNamespace is false)",
+                    fix: "remove it, or set createNamespace: true",
+                });
+            }
+        }
+        problems.push(...duplicateProblems(registries, tenant.path));
+        problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets")));
+        problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
+    }
+    // Shared entries are checked once here, whatever the number of tenants.
+    for (const entry of [...shared, ...tenants.flatMap((t) => entriesAt(t.value.registries, `${prefix(t.path)}registries`, false))]) {
+        problems.push(...credentialProblems(entry));
+    }
+    return problems;
+}
+
+/** Exactly one of password or generatePassword; cloud registries' username conventions. */
+function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
+    const problems: Problem[] = [];
+    const generated = value.generatePassword !== undefined && value.generatePassword !== false;
+    if (generated && value.password !== undefined) {
+        problems.push({ path: `${path}.generatePassword`, message: "is set together with password", fix: "keep one: a configured password, or generatePassword" });
+    } else if (!generated && value.password === undefined) {
+        problems.push({
+            path: `${path}.password`,
+            message: "is required (or set generatePassword: true)",
+            fix: `pulumi config set --secret --path '${path}.password' <password>`,
+        });
+    }
+    if (!generated && value.username === undefined) {
+        problems.push({ path: `${path}.username`, message: "is required", fix: `pulumi config set --path '${path}.username' <user>` });
+    }
+    if (generated && shared && value.username !== undefined) {
+        problems.push({
+            path: `${path}.username`,
+            message: "would give every tenant the same username for its own generated password",
+            fix: "remove it: each tenant's username is its namespace",
+        });
+    }
+    const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
+    if (typeof server === "string" && serverKey(server) !== undefined) {
+        const username = typeof value.username === "string" ? value.username : undefined;
+        const password = typeof value.password === "string" ? value.password : undefined;
+        const cloud = cloudUsernameProblem(server, username, password, generated);
+        if (cloud) {
+            problems.push({ path: `${path}.${cloud.key}`, message: cloud.message, fix: cloud.fix.replace("<entry>", path) });
+        }
+    }
+    return problems;
+}
+
+/** Duplicate servers and Secret names among one tenant's registries (shared ones included). */
+function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[] {
+    const problems: Problem[] = [];
+    const servers = new Map<string, string>();
+    const names = new Map<string, string>();
+    const inTenant = tenantPath ? ` (in ${tenantPath})` : "";
+    for (const { path, value } of registries) {
+        const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
+        const key = typeof server === "string" ? serverKey(server) : undefined;
         let duplicateServer = false;
         if (key !== undefined) {
             const first = servers.get(key);
-            if (first === undefined) {
-                servers.set(key, i);
+            duplicateServer = first !== undefined;
+            if (first !== undefined) {
+                problems.push({ path: `${path}.server`, message: `is the same registry as ${first}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
             } else {
-                duplicateServer = true;
-                problems.push({
-                    path: keyPath(["registries", i, "server"]),
-                    message: `is the same registry as registries[${first}].server`,
-                    fix: "merge the two entries; one Secret per registry",
-                });
+                servers.set(key, path);
             }
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
         const name =
-            typeof secretName === "string"
-                ? secretName
+            typeof value.secretName === "string"
+                ? value.secretName
                 : key !== undefined && !duplicateServer
-                  ? defaultSecretName(effectiveServer)
+                  ? defaultSecretName(server as string)
                   : undefined;
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
-            if (first === undefined) {
-                names.set(name, i);
+            if (first !== undefined) {
+                problems.push({ path: `${path}.secretName`, message: `'${name}' is already the Secret name of ${first}${inTenant}`, fix: "give each registry its own secretName" });
             } else {
-                problems.push({
-                    path: keyPath(["registries", i, "secretName"]),
-                    message: `'${name}' is already the Secret name of registries[${first}]`,
-                    fix: "give each registry its own secretName",
-                });
+                names.set(name, path);
             }
         }
-    });
+    }
     return problems;
 }
+
+function uniqueListProblems(list: unknown, path: string): Problem[] {
+    if (!Array.isArray(list)) {
+        return [];
+    }
+    return list.flatMap((v, i) =>
+        typeof v === "string" && list.indexOf(v) !== i ? [{ path: `${path}[${i}]`, message: `'${v}' is listed twice`, fix: "list each name once" }] : [],
+    );
+}
+
+/** Kept pull secrets must be other tools' Secrets, not this stack's own. */
+function keepListProblems(list: unknown, registries: RawEntry[], path: string): Problem[] {
+    if (!Array.isArray(list)) {
+        return [];
+    }
+    const own = new Set(
+        registries.map(({ value }) =>
+            typeof value.secretName === "string" ? value.secretName : typeof (value.server ?? DOCKER_HUB_SERVER) === "string" ? defaultSecretName((value.server ?? DOCKER_HUB_SERVER) as string) : "",
+        ),
+    );
+    return [
+        ...uniqueListProblems(list, path),
+        ...list.flatMap((v, i) =>
+            typeof v === "string" && own.has(v)
+                ? [{ path: `${path}[${i}]`, message: `'${v}' is a Secret this stack manages`, fix: "remove it: the stack lists its own Secrets already" }]
+                : [],
+        ),
+    ];
+}
+

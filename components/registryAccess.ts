@@ -1,18 +1,30 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
 import { dockerConfigData } from "./dockerConfig";
 
 /** One registry's credential, as the component takes it. */
-export interface RegistryCredentialArgs {
+export interface PullSecretArgs {
     /** Registry host[:port][/path] or URL; the key under `auths` in `.dockerconfigjson`. */
     server: string;
     username: string;
-    /** Kept secret: wrapped with pulumi.secret() whatever the caller passes. */
-    password: pulumi.Input<string>;
+    /** The configured password; kept secret whatever the caller passes. */
+    password?: pulumi.Input<string>;
+    /** Generate the password instead (random.RandomPassword, letters and digits). */
+    generatePassword?: { length: number };
     /** Written into the docker config when set, as `kubectl --docker-email` does. */
     email?: string;
     /** Name of the `kubernetes.io/dockerconfigjson` Secret, unique in the namespace. */
     secretName: string;
+}
+
+/** A generated credential, for the registry's operator to load (all of it secret). */
+export interface GeneratedCredential {
+    server: string;
+    username: string;
+    password: string;
+    /** `username:bcrypt-hash`, a line of the Docker registry's htpasswd file. */
+    htpasswd: string;
 }
 
 export interface RegistryAccessArgs {
@@ -24,13 +36,26 @@ export interface RegistryAccessArgs {
      * @default true
      */
     createNamespace?: boolean;
-    /** One Secret per registry, all listed in the ServiceAccount's imagePullSecrets. */
-    registries: RegistryCredentialArgs[];
-    /** The ServiceAccount whose pods get the pull secrets. @default "default" */
-    serviceAccountName?: string;
+    /** Labels and annotations of a created Namespace. */
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    /** Protect the created Namespace from deletion (Pulumi `protect`). @default false */
+    protectNamespace?: boolean;
+    /** One Secret per registry, all listed in each ServiceAccount's imagePullSecrets. */
+    registries: PullSecretArgs[];
+    /** The ServiceAccounts whose pods get the pull secrets. @default ["default"] */
+    serviceAccounts?: string[];
     /**
-     * Server-side apply field manager for the ServiceAccount patch. Stable across runs so that an
-     * update or delete acts on the same managed fields.
+     * Pull secrets other tools put on the ServiceAccounts. imagePullSecrets is an atomic list, so
+     * the patch owns all of it: entries it does not list are dropped. These are listed after the
+     * component's own.
+     */
+    keepPullSecrets?: string[];
+    /** Keeper of the generated passwords: a new value regenerates them, nothing else does. */
+    credentialRotation?: string;
+    /**
+     * Server-side apply field manager for the ServiceAccount patches. Stable across runs so that
+     * an update or delete acts on the same managed fields.
      * @default "registry-access"
      */
     fieldManager?: string;
@@ -40,11 +65,13 @@ export interface RegistryAccessArgs {
      * @default false
      */
     forceConflicts?: boolean;
+    /** Leave the ServiceAccounts as they are on delete, instead of relinquishing the list. @default false */
+    retainPatchOnDelete?: boolean;
 }
 
 /**
  * Gives pods in one namespace authenticated pulls from private registries: the Namespace
- * (unless adopted), a docker-registry Secret per registry, and a server-side apply patch of the
+ * (unless adopted), a docker-registry Secret per registry, and a server-side apply patch of each
  * ServiceAccount listing exactly those Secrets in imagePullSecrets.
  *
  * `imagePullSecrets` on a ServiceAccount is an atomic list (Kubernetes API reference,
@@ -53,67 +80,111 @@ export interface RegistryAccessArgs {
  * @see https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#add-imagepullsecrets-to-a-service-account
  */
 export class RegistryAccess extends pulumi.ComponentResource {
-    /** The namespace the Secrets and the patch live in. */
+    /** The namespace the Secrets and the patches live in. */
     readonly namespace: pulumi.Output<string>;
     /** The names of the docker-registry Secrets, in config order. */
     readonly pullSecretNames: pulumi.Output<string[]>;
     /** The ServiceAccounts whose imagePullSecrets list those Secrets. */
     readonly serviceAccounts: pulumi.Output<string[]>;
+    /** Generated credentials, keyed by Secret name (secret). */
+    readonly generatedCredentials: pulumi.Output<Record<string, GeneratedCredential>>;
 
     constructor(name: string, args: RegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         super("registry-access:index:RegistryAccess", name, {}, opts);
 
-        const serviceAccountName = args.serviceAccountName ?? "default";
         // Children of an adopted namespace only need its name; a created one must also be
         // created before, and deleted after, everything in it.
         const ns =
             args.createNamespace === false
                 ? undefined
-                : new k8s.core.v1.Namespace(name, { metadata: { name: args.namespace } }, { parent: this });
+                : new k8s.core.v1.Namespace(
+                      name,
+                      { metadata: { name: args.namespace, labels: nonEmpty(args.labels), annotations: nonEmpty(args.annotations) } },
+                      { parent: this, protect: args.protectNamespace },
+                  );
         const namespace = ns ? ns.metadata.name : pulumi.output(args.namespace);
         const inNamespace = { parent: this, dependsOn: ns ? [ns] : [] };
 
-        const secrets = args.registries.map(
-            (registry) =>
-                new k8s.core.v1.Secret(
+        const generated: Record<string, pulumi.Output<GeneratedCredential>> = {};
+        const secrets = args.registries.map((registry) => {
+            let password = pulumi.secret(registry.password ?? "");
+            if (registry.generatePassword) {
+                const random_ = new random.RandomPassword(
                     `${name}-${registry.secretName}`,
                     {
-                        metadata: { name: registry.secretName, namespace },
-                        type: "kubernetes.io/dockerconfigjson",
-                        data: {
-                            ".dockerconfigjson": pulumi
-                                .secret(registry.password)
-                                .apply((password) => dockerConfigData({ ...registry, password })),
-                        },
+                        length: registry.generatePassword.length,
+                        // Letters and digits: safe in shells, htpasswd files and URLs alike.
+                        special: false,
+                        keepers: { rotation: args.credentialRotation ?? "" },
                     },
-                    inNamespace,
-                ),
-        );
-
-        const patch = new k8s.core.v1.ServiceAccountPatch(
-            `${name}-${serviceAccountName}`,
-            {
-                metadata: {
-                    name: serviceAccountName,
-                    namespace,
-                    annotations: {
-                        "pulumi.com/patchFieldManager": args.fieldManager ?? "registry-access",
-                        "pulumi.com/patchForce": String(args.forceConflicts ?? false),
+                    { parent: this },
+                );
+                // The provider marks these secret in state; mark them here too so every value
+                // derived from them stays secret in this program as well.
+                password = pulumi.secret(random_.result);
+                generated[registry.secretName] = pulumi.secret(
+                    pulumi.all([password, random_.bcryptHash]).apply(([pw, hash]) => ({
+                        server: registry.server,
+                        username: registry.username,
+                        password: pw,
+                        htpasswd: `${registry.username}:${hash}`,
+                    })),
+                );
+            }
+            return new k8s.core.v1.Secret(
+                `${name}-${registry.secretName}`,
+                {
+                    metadata: { name: registry.secretName, namespace },
+                    type: "kubernetes.io/dockerconfigjson",
+                    data: {
+                        ".dockerconfigjson": password.apply((pw) => dockerConfigData({ ...registry, password: pw })),
                     },
                 },
-                imagePullSecrets: args.registries.map((r) => ({ name: r.secretName })),
-            },
-            // After the Secrets, so no pod is admitted with a reference to a missing Secret.
-            { parent: this, dependsOn: [...inNamespace.dependsOn, ...secrets] },
+                inNamespace,
+            );
+        });
+
+        const imagePullSecrets = [...args.registries.map((r) => r.secretName), ...(args.keepPullSecrets ?? [])].map(
+            (secretName) => ({ name: secretName }),
         );
+        const serviceAccounts = args.serviceAccounts ?? ["default"];
+        for (const serviceAccount of serviceAccounts) {
+            new k8s.core.v1.ServiceAccountPatch(
+                `${name}-${serviceAccount}`,
+                {
+                    metadata: {
+                        name: serviceAccount,
+                        namespace,
+                        annotations: {
+                            "pulumi.com/patchFieldManager": args.fieldManager ?? "registry-access",
+                            "pulumi.com/patchForce": String(args.forceConflicts ?? false),
+                        },
+                    },
+                    imagePullSecrets,
+                },
+                // After the Secrets, so no pod is admitted with a reference to a missing Secret.
+                {
+                    parent: this,
+                    dependsOn: [...inNamespace.dependsOn, ...secrets],
+                    retainOnDelete: args.retainPatchOnDelete ?? false,
+                },
+            );
+        }
 
         this.namespace = namespace;
         this.pullSecretNames = pulumi.output(args.registries.map((r) => r.secretName));
-        this.serviceAccounts = patch.metadata.name.apply((n) => [n ?? serviceAccountName]);
+        this.serviceAccounts = pulumi.output(serviceAccounts);
+        this.generatedCredentials = pulumi.secret(pulumi.all(generated));
         this.registerOutputs({
             namespace: this.namespace,
             pullSecretNames: this.pullSecretNames,
             serviceAccounts: this.serviceAccounts,
+            generatedCredentials: this.generatedCredentials,
         });
     }
+}
+
+/** Undefined for an empty map, so that an unlabelled Namespace declares no labels at all. */
+function nonEmpty(map: Record<string, string> | undefined): Record<string, string> | undefined {
+    return map && Object.keys(map).length > 0 ? map : undefined;
 }

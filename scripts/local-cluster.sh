@@ -349,8 +349,15 @@ start_component() {
   # Own session, stdin/stdout detached: the process outlives `up` and does not hold the
   # caller's pipe open (`$(... up | tail -1)` would never return) nor the lock (fd 9).
   setsid "$@" </dev/null >"${STATE_DIR}/logs/${name}.log" 2>&1 9>&- &
-  echo "$!" >"${STATE_DIR}/${name}.pid"
+  local pid="$!" i
+  echo "${pid}" >"${STATE_DIR}/${name}.pid"
   STARTED+=("${name}")
+  # Until setsid has exec'd the server, the pid still shows this script's command line.
+  for ((i = 0; i < 100; i++)); do
+    pid_runs "${pid}" "$(binary_of "${name}")" && return 0
+    sleep 0.05
+  done
+  die "$(binary_of "${name}") did not start"
 }
 
 wait_for() {
@@ -384,6 +391,8 @@ stop_components() {
 start_cluster() {
   local t0 peer_port
   t0="$(now_ms)"
+  # Keys, tokens and the admin kubeconfig are for this user only.
+  umask 077
   DEADLINE_MS=$((t0 + TIMEOUT * 1000))
   API_PORT="$(pick_port "${DEFAULT_API_PORT}")"
   ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"

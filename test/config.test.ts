@@ -36,9 +36,24 @@ describe("validateStackConfig", () => {
     it("accepts a minimal config and fills in the defaults", () => {
         const config = validateStackConfig({ namespace: "xnat", registries: [{ username: "u", password: "p" }] });
         assert.deepEqual(config, {
-            namespace: "xnat",
-            createNamespace: true,
-            registries: [{ server: DOCKER_HUB_SERVER, username: "u", password: "p", secretName: "regcred-index-docker-io-v1" }],
+            tenants: [
+                {
+                    path: "",
+                    namespace: "xnat",
+                    createNamespace: true,
+                    labels: {},
+                    annotations: {},
+                    registries: [
+                        { path: "registries[0]", server: DOCKER_HUB_SERVER, username: "u", password: "p", secretName: "regcred-index-docker-io-v1" },
+                    ],
+                    serviceAccounts: ["default"],
+                    keepPullSecrets: [],
+                },
+            ],
+            patchForce: false,
+            onPatchDelete: "relinquish",
+            protectNamespaces: false,
+            verifyCredentials: false,
         });
     });
 
@@ -48,8 +63,9 @@ describe("validateStackConfig", () => {
             createNamespace: false,
             registries: [reg({ server: "https://Reg.Example.org:5000/team/", email: "a@b.c", secretName: "my.pull-secret" })],
         });
-        assert.equal(config.createNamespace, false);
-        assert.deepEqual(config.registries[0], {
+        assert.equal(config.tenants[0].createNamespace, false);
+        assert.deepEqual(config.tenants[0].registries[0], {
+            path: "registries[0]",
             server: "https://Reg.Example.org:5000/team/",
             username: "puller",
             password: PASSWORD,
@@ -61,8 +77,8 @@ describe("validateStackConfig", () => {
     describe("rules, each with its key path and fix", () => {
         it("namespace is required", () => {
             const p = problemAt({ registries: [reg()] }, "namespace");
-            assert.equal(p.message, "is required");
-            assert.match(p.fix, /pulumi config set namespace/);
+            assert.equal(p.message, "is required (or list tenants)");
+            assert.match(p.fix, /pulumi config set --path 'namespace' <name>/);
         });
         it("namespace must not be empty", () => {
             assert.equal(problemAt({ namespace: "", registries: [reg()] }, "namespace").message, "must not be empty");
@@ -78,7 +94,7 @@ describe("validateStackConfig", () => {
             assert.match(p.fix, /true .* false/);
         });
         it("registries is required", () => {
-            assert.equal(problemAt({ namespace: "x" }, "registries").message, "is required");
+            assert.equal(problemAt({ namespace: "x" }, "registries").message, "is required (or set sharedRegistries)");
         });
         it("registries must be a list, not a string", () => {
             const p = problemAt({ namespace: "x", registries: "registry.example.org" }, "registries");
@@ -86,7 +102,7 @@ describe("validateStackConfig", () => {
             assert.match(p.fix, /registries\[0\]/);
         });
         it("registries must not be empty", () => {
-            assert.equal(problemAt({ namespace: "x", registries: [] }, "registries").message, "must list at least one registry");
+            assert.match(problemAt({ namespace: "x", registries: [] }, "registries").message, /must list at least one registry/);
         });
         it("each registry must be an object", () => {
             assert.equal(problemAt({ namespace: "x", registries: ["reg"] }, "registries[0]").message, "must be a map of keys, not a string");
@@ -103,7 +119,7 @@ describe("validateStackConfig", () => {
         });
         it("password is required, not empty, a string, and shown how to set as a secret", () => {
             const missing = problemAt({ namespace: "x", registries: [{ username: "u" }] }, "registries[0].password");
-            assert.equal(missing.message, "is required");
+            assert.equal(missing.message, "is required (or set generatePassword: true)");
             assert.equal(missing.fix, "pulumi config set --secret --path 'registries[0].password' <password>");
             assert.equal(problemAt({ namespace: "x", registries: [reg({ password: "" })] }, "registries[0].password").message, "must not be empty");
             assert.equal(problemAt({ namespace: "x", registries: [reg({ password: 1234 })] }, "registries[0].password").message, "must be a string, not a number");
@@ -140,7 +156,7 @@ describe("validateStackConfig", () => {
             assert.match(all.find((p) => p.path === "registries[0].usernme")?.fix ?? "", /did you mean 'username'\?/);
         });
         it("an unknown key far from any known one lists the known keys", () => {
-            assert.match(problemAt({ namespace: "x", registries: [reg()], zzzzzzzz: 1 }, "zzzzzzzz").fix, /known keys: namespace, createNamespace, registries/);
+            assert.match(problemAt({ namespace: "x", registries: [reg()], zzzzzzzz: 1 }, "zzzzzzzz").fix, /known keys: namespace, createNamespace, labels, annotations, registries, /);
         });
     });
 

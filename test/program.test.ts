@@ -121,11 +121,12 @@ describe("program (index.ts under Pulumi mocks)", function () {
         });
 
         it("exports the namespace, the secret names and the patched ServiceAccounts, none secret", () => {
-            assert.deepEqual(results.twoRegistries.outputs, {
+            const tenant = {
                 namespace: "xnat-jobs",
                 pullSecretNames: ["regcred-registry-example-org-5000", "regcred-index-docker-io-v1"],
                 serviceAccounts: ["default"],
-            });
+            };
+            assert.deepEqual(results.twoRegistries.outputs, { ...tenant, tenants: [tenant] });
         });
 
         it("never has a password in plaintext in inputs, outputs or output", () => {
@@ -180,10 +181,9 @@ describe("program (index.ts under Pulumi mocks)", function () {
             assert.match(results.notAList.error?.message ?? "", /registry-access:registries: must be a list, not a string/);
         });
 
-        it("reports every missing required key", () => {
+        it("reports a missing namespace", () => {
             const message = results.missingEverything.error?.message ?? "";
-            assert.match(message, /registry-access:namespace: is required/);
-            assert.match(message, /registry-access:registries: is required/);
+            assert.match(message, /registry-access:namespace: is required \(or list tenants\)/);
             assert.deepEqual(results.missingEverything.resources, []);
         });
     });

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
         {
             newResource(args) {
                 inputsByName.set(`${args.type}::${args.name}`, { inputs: args.inputs, custom: args.custom ?? true });
-                return { id: args.custom ? `${args.name}-id` : undefined, state: mockState(args.type, args.inputs) };
+                return { id: args.custom ? `${args.name}-id` : undefined, state: mockState(args.type, args.name, args.inputs) };
             },
             call(args) {
                 throw new Error(`unexpected invoke ${args.token}`);
@@ -68,7 +68,8 @@ async function main(): Promise<void> {
                 seen.push({ resource: args.resource, type: args.type, name: args.name, opts: args.opts });
                 return undefined;
             });
-            return require(path.join(__dirname, "..", "..", "index"));
+            const program = require(path.join(__dirname, "..", "..", "index"));
+            return typeof program === "function" ? program() : program;
         });
     } catch (err) {
         const e = err as Error;
@@ -77,12 +78,14 @@ async function main(): Promise<void> {
 
     const urnOf = (r: pulumi.Resource) => resolve(r.urn);
     for (const { resource, type, name, opts } of seen) {
+        // The URN resolves once the mock monitor has registered the resource and seen its inputs.
+        const urn = await urnOf(resource);
         const deps = await resolve(opts.dependsOn ?? []);
         const recorded = inputsByName.get(`${type}::${name}`);
         result.resources.push({
             type,
             name,
-            urn: await urnOf(resource),
+            urn,
             custom: recorded?.custom ?? false,
             inputs: recorded?.inputs ?? {},
             parent: opts.parent ? await urnOf(opts.parent) : undefined,

@@ -1,4 +1,17 @@
-/** What the mocked providers return as a resource's state: its inputs (no server-side defaults). */
-export function mockState(_type: string, inputs: Record<string, unknown>): Record<string, unknown> {
+import { createHash } from "node:crypto";
+import { hashSync } from "bcryptjs";
+
+/**
+ * What the mocked providers return as a resource's state: its inputs, plus what a provider
+ * computes. For random.RandomPassword that is `result` and `bcryptHash`, derived from the
+ * resource name and keepers so that a keeper change yields a new password, as the real provider
+ * replaces the resource. bcrypt cost 4 keeps the mocks fast; the provider uses 10.
+ */
+export function mockState(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    if (type === "random:index/randomPassword:RandomPassword") {
+        const seed = createHash("sha256").update(JSON.stringify([name, inputs.keepers])).digest("base64url");
+        const result = seed.replace(/[^A-Za-z0-9]/g, "").padEnd(72, "0").slice(0, Number(inputs.length));
+        return { ...inputs, result, bcryptHash: hashSync(result, 4) };
+    }
     return inputs;
 }
