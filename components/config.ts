@@ -15,6 +15,12 @@ export { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from
 /** The config namespace: keys are `registry-access:<key>` in the stack files. */
 export const PROJECT = "registry-access";
 
+/**
+ * Stands in for a `secure:` value that cannot be decrypted (the offline check has no passphrase):
+ * present and non-empty, content unknown, so rules that read a password's content skip it.
+ */
+export const ENCRYPTED_PLACEHOLDER = "\u0000encrypted";
+
 interface RegistryBase {
     /** Key path of the entry, e.g. `tenants[1].registries[0]`, for messages. */
     path: string;
@@ -419,7 +425,7 @@ function crossProblems(raw: unknown): Problem[] {
     if (top.namespace === undefined && top.tenants === undefined) {
         problems.push({ path: "namespace", message: "is required (or list tenants)", fix: fixFor(["namespace"]) });
     }
-    if (top.namespace === undefined) {
+    if (top.namespace === undefined && top.tenants !== undefined) {
         for (const key of TENANT_KEYS.filter((k) => k !== "namespace" && top[k] !== undefined)) {
             problems.push({
                 path: key,
@@ -500,7 +506,7 @@ function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
     const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
     if (typeof server === "string" && serverKey(server) !== undefined) {
         const username = typeof value.username === "string" ? value.username : undefined;
-        const password = typeof value.password === "string" ? value.password : undefined;
+        const password = typeof value.password === "string" && value.password !== ENCRYPTED_PLACEHOLDER ? value.password : undefined;
         const cloud = cloudUsernameProblem(server, username, password, generated);
         if (cloud) {
             problems.push({ path: `${path}.${cloud.key}`, message: cloud.message, fix: cloud.fix.replace("<entry>", path) });

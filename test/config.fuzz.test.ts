@@ -1,0 +1,176 @@
+/**
+ * Property-based tests of the validator over generated configs: valid ones, arbitrary values, and
+ * valid ones with realistic mistakes injected.
+ */
+import * as fc from "fast-check";
+import * as assert from "node:assert/strict";
+import { ConfigError, type Problem, validateStackConfig } from "../components/config";
+
+const label = fc.stringMatching(/^[a-z]([a-z0-9-]{0,20}[a-z0-9])?$/);
+const host = fc.tuple(label, fc.constantFrom("example.org", "example.com", "internal")).map(([a, b]) => `${a}.${b}`);
+const server = fc.oneof(
+    host,
+    fc.tuple(host, fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`),
+    fc.tuple(fc.constantFrom("https://", "http://"), host, fc.constantFrom("", "/", "/v2/", "/team/images")).map(([s, h, p]) => `${s}${h}${p}`),
+);
+// Passwords that cannot occur in a message by accident: long, mixed, with characters messages lack.
+const password = fc.stringMatching(/^[A-Za-z0-9!#%&*<>:@^~]{14,40}$/).filter((p) => /[!#%&*<>:@^~]/.test(p) && /\d/.test(p));
+const username = fc.stringMatching(/^[A-Za-z0-9._@-]{1,30}$/);
+
+const registry = fc.record(
+    {
+        server,
+        username,
+        password,
+        email: fc.constantFrom("ops@example.org", ""),
+        secretName: label,
+    },
+    { requiredKeys: ["username", "password"] },
+);
+
+/** Valid configs: one namespace or tenants, unique servers and secret names per tenant. */
+const uniqueRegistries = fc.uniqueArray(registry, {
+    minLength: 1,
+    maxLength: 4,
+    selector: (r) => (r.server ?? "index.docker.io/v1").replace(/^https?:\/\//, "").replace(/\/$/, "").toLowerCase(),
+}).filter((rs) => new Set(rs.map((r) => r.secretName ?? r.server)).size === rs.length && rs.every((r) => r.secretName === undefined || !r.secretName.startsWith("regcred-")));
+
+const validConfig = fc.oneof(
+    fc.record({ namespace: label, createNamespace: fc.boolean(), registries: uniqueRegistries }, { requiredKeys: ["namespace", "registries"] }),
+    fc.record({
+        tenants: fc.uniqueArray(fc.record({ namespace: label, registries: uniqueRegistries }), { minLength: 1, maxLength: 4, selector: (t) => t.namespace }),
+        patchForce: fc.boolean(),
+        onPatchDelete: fc.constantFrom("relinquish", "retain"),
+    }),
+);
+
+type Json = Record<string, unknown> | unknown[];
+
+/** Realistic mistakes, applied at a random place in a valid config. */
+const mistake = fc.constantFrom(
+    (_: unknown) => undefined, // delete the value
+    (_: unknown) => "a string",
+    (_: unknown) => 42,
+    (_: unknown) => null,
+    (_: unknown) => [],
+    (_: unknown) => ({}),
+    (_: unknown) => "Not_A:Valid name",
+    (_: unknown) => "",
+    (v: unknown) => (Array.isArray(v) ? [...v, ...v] : v), // duplicate entries
+    (v: unknown) => (typeof v === "object" && v !== null && !Array.isArray(v) ? { ...v, pasword: "x", unknownKey: 1 } : v),
+);
+
+function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+    if (typeof value !== "object" || value === null) {
+        return [prefix];
+    }
+    const children = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+    return [prefix, ...children.flatMap(([k, v]) => paths(v, [...prefix, k]))];
+}
+
+function mutate(config: Json, at: (string | number)[], change: (v: unknown) => unknown): unknown {
+    const copy = structuredClone(config) as Json;
+    if (at.length === 0) {
+        return change(copy);
+    }
+    const parent = at.slice(0, -1).reduce<unknown>((v, k) => (v as Record<string | number, unknown>)[k], copy) as Record<string | number, unknown>;
+    const key = at[at.length - 1];
+    const next = change(parent[key]);
+    if (next === undefined && !Array.isArray(parent)) {
+        delete parent[key];
+    } else {
+        parent[key] = next;
+    }
+    return copy;
+}
+
+/** The problems for a config, asserting that only ConfigError is ever thrown. */
+function problemsOf(raw: unknown): Problem[] {
+    try {
+        validateStackConfig(raw);
+        return [];
+    } catch (err) {
+        if (!(err instanceof ConfigError)) {
+            throw new Error(`validator threw ${String(err)}`);
+        }
+        return err.problems;
+    }
+}
+
+/** A problem's path exists in the input, or (for a missing key) its parent does. */
+function pathExists(raw: unknown, path: string): boolean {
+    if (path === "") {
+        return true;
+    }
+    const segments = (path.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((s) => (/^\[\d+\]$/.test(s) ? Number(s.slice(1, -1)) : s));
+    let v: unknown = raw;
+    for (const [i, seg] of segments.entries()) {
+        if (typeof v !== "object" || v === null || !(seg in (v as object))) {
+            return i === segments.length - 1;
+        }
+        v = (v as Record<string | number, unknown>)[seg];
+    }
+    return true;
+}
+
+function collectPasswords(value: unknown): string[] {
+    if (Array.isArray(value)) {
+        return value.flatMap(collectPasswords);
+    }
+    if (typeof value === "object" && value !== null) {
+        return Object.entries(value).flatMap(([k, v]) => (k === "password" && typeof v === "string" ? [v] : collectPasswords(v)));
+    }
+    return [];
+}
+
+describe("validator properties (fast-check)", function () {
+    this.timeout(120000);
+
+    it("accepts every valid config and keeps its passwords exactly", () => {
+        fc.assert(
+            fc.property(validConfig, (config) => {
+                const result = validateStackConfig(config);
+                const given = collectPasswords(config).sort();
+                const kept = result.tenants.flatMap((t) => t.registries.map((r) => ("password" in r ? r.password : ""))).sort();
+                assert.deepEqual(kept, given);
+            }),
+            { numRuns: 1500 },
+        );
+    });
+
+    it("never throws anything but ConfigError, whatever the input", () => {
+        fc.assert(
+            fc.property(fc.oneof(fc.anything(), fc.jsonValue(), fc.dictionary(fc.constantFrom("namespace", "registries", "tenants", "sharedRegistries", "labels"), fc.anything())), (raw) => {
+                problemsOf(raw);
+            }),
+            { numRuns: 1500 },
+        );
+    });
+
+    it("on a mistake, reports problems at paths of the input and never a password", () => {
+        const mistaken = validConfig.chain((config) =>
+            fc.tuple(fc.constant(config), fc.constantFrom(...paths(config)), mistake),
+        );
+        let runs = 0;
+        let rejected = 0;
+        fc.assert(
+            fc.property(mistaken, ([config, at, change]) => {
+                const raw = mutate(config as Json, at, change);
+                const problems = problemsOf(raw);
+                runs += 1;
+                rejected += problems.length > 0 ? 1 : 0;
+                const secrets = collectPasswords(config);
+                for (const p of problems) {
+                    assert.ok(pathExists(raw, p.path), `problem at ${p.path}, not in the input`);
+                    assert.ok(p.message.length > 0 && p.fix.length > 0);
+                    for (const s of secrets) {
+                        assert.ok(!p.message.includes(s) && !p.fix.includes(s) && !p.path.includes(s), `password echoed at ${p.path}`);
+                    }
+                }
+            }),
+            { numRuns: 3000 },
+        );
+        // Most mistakes must be caught, or the property above says little.
+        assert.ok(rejected / runs > 0.6, `only ${rejected} of ${runs} mistaken configs were rejected`);
+    });
+});
