@@ -10,7 +10,7 @@
 #   scripts/local-registry.sh down  stop both and remove their state (idempotent)
 #   scripts/local-registry.sh env   print the env file path of the running registries
 #
-# The env file holds KEY=value lines (no quoting needed: every value is checked to be plain),
+# The env file holds KEY=value lines (no quoting needed: no value holds spaces or quotes),
 # readable by `source` and by Node's util.parseEnv.
 #
 # The basic registry re-reads its htpasswd file (REGISTRY_HTPASSWD) whenever the file's mtime
@@ -177,7 +177,13 @@ running() {
 
 # ---------------------------------------------------------------- state
 
-port_in_use() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
+port_in_use() {
+  if command -v ss >/dev/null 2>&1; then
+    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
+  else
+    (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
+}
 
 # First free port from $1 upwards that is not among the other arguments.
 pick_port() {
@@ -288,7 +294,7 @@ push_image() {
 }
 
 write_env() {
-  local tmp="${ENV_FILE}.tmp" line
+  local tmp="${ENV_FILE}.tmp"
   {
     echo "REGISTRY_DIR=${STATE_DIR}"
     echo "REGISTRY_BASIC_HOST=127.0.0.1:${BASIC_PORT}"

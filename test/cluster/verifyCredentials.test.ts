@@ -1,0 +1,375 @@
+/**
+ * verifyCredentials against real registries: CNCF Distribution 2.8 with htpasswd (Basic) and
+ * with token (Bearer) auth, both behind TLS from a private CA, started by
+ * scripts/local-registry.sh. The token issuer is test code (test/support/tokenIssuer.ts); the
+ * registry validating its JWTs is real. Two small local servers stand in where no registry can:
+ * one that never answers (timeout) and a plain-HTTP Basic challenge.
+ *
+ *   export LOCAL_REGISTRY_ENV=$(scripts/local-registry.sh up | tail -1)
+ */
+import * as assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import * as http from "node:http";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseEnv, promisify } from "node:util";
+import { hashSync } from "bcryptjs";
+import { formatProblems, type Problem } from "../../components/config";
+import { basicAuth, dockerConfigJson } from "../../components/dockerConfig";
+import { verifyCredentials, type RegistryProbe } from "../../components/verifyCredentials";
+import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
+
+const run = promisify(execFile);
+
+const REQUIRED_KEYS = [
+    "REGISTRY_BASIC_HOST",
+    "REGISTRY_TOKEN_HOST",
+    "REGISTRY_CA",
+    "REGISTRY_CERT_DIR",
+    "REGISTRY_TLS_CERT",
+    "REGISTRY_TLS_KEY",
+    "REGISTRY_HTPASSWD",
+    "REGISTRY_USER",
+    "REGISTRY_PASSWORD",
+    "REGISTRY_IMAGE",
+    "TOKEN_ISSUER_PORT",
+    "TOKEN_ISSUER_KEY",
+    "TOKEN_ISSUER_CERT",
+    "TOKEN_SERVICE",
+    "TOKEN_ISSUER_NAME",
+] as const;
+type Env = Record<(typeof REQUIRED_KEYS)[number], string>;
+
+/** Nothing in a problem may carry a secret: not the password, not the Basic header. */
+function assertNoSecret(problems: Problem[], username: string, ...passwords: string[]): void {
+    const text = JSON.stringify(problems) + formatProblems(problems);
+    for (const password of passwords) {
+        assert.ok(!text.includes(password), "a problem contains the password");
+        assert.ok(!text.includes(basicAuth(username, password)), "a problem contains the Basic credentials");
+    }
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return {
+        port: (server.address() as net.AddressInfo).port,
+        close: () =>
+            new Promise<void>((resolve) => {
+                sockets.forEach((s) => s.destroy());
+                server.close(() => resolve());
+            }),
+    };
+}
+
+/** A port on 127.0.0.1 with nothing listening: bound, then released. */
+async function closedPort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+}
+
+/**
+ * Plain HTTP stand-in (no TLS registry is run for this case): answers `/v2/` like a registry
+ * with Basic auth, 401 plus challenge unless the credentials match.
+ */
+async function plainBasicRegistry(username: string, password: string): Promise<{ host: string; requests: number; close(): Promise<void> }> {
+    const expected = `Basic ${basicAuth(username, password)}`;
+    const state = { host: "", requests: 0, close: async () => {} };
+    const server = http.createServer((req, res) => {
+        state.requests++;
+        if (req.headers.authorization === expected) {
+            res.writeHead(200, { "content-type": "application/json" }).end("{}");
+        } else {
+            res.writeHead(401, { "www-authenticate": 'Basic realm="plain"' }).end();
+        }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    state.host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    state.close = () =>
+        new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+        });
+    return state;
+}
+
+describe("verifyCredentials against real registries", function () {
+    let env: Env;
+    let ca: string;
+    let probe: (path: string, server: string, password?: string) => RegistryProbe;
+
+    before(async function () {
+        const file = process.env.LOCAL_REGISTRY_ENV;
+        if (!file) {
+            throw new Error(
+                "LOCAL_REGISTRY_ENV is not set; start the registries first: export LOCAL_REGISTRY_ENV=$(scripts/local-registry.sh up | tail -1)",
+            );
+        }
+        const parsed = parseEnv(await readFile(file, "utf8"));
+        const missing = REQUIRED_KEYS.filter((key) => !parsed[key]);
+        if (missing.length > 0) {
+            throw new Error(`${file} lacks ${missing.join(", ")}; recreate it with scripts/local-registry.sh down && up`);
+        }
+        env = parsed as Env;
+        ca = await readFile(env.REGISTRY_CA, "utf8");
+        probe = (path, server, password = env.REGISTRY_PASSWORD) => ({ path, server, username: env.REGISTRY_USER, password });
+    });
+
+    describe("Basic auth (htpasswd registry)", function () {
+        it("accepts the right credentials when the CA is given", async function () {
+            assert.deepEqual(await verifyCredentials([probe("registries[0]", env.REGISTRY_BASIC_HOST)], { caBundle: ca }), []);
+        });
+
+        it("accepts an https:// URL with a path, probing host:port only", async function () {
+            const server = `https://${env.REGISTRY_BASIC_HOST}/v1/`;
+            assert.deepEqual(await verifyCredentials([probe("registries[0]", server)], { caBundle: ca }), []);
+        });
+
+        it("reports a wrong password as rejected, naming path and server, never the password", async function () {
+            const wrong = "not-the-password-3f9c";
+            const problems = await verifyCredentials(
+                [probe("registries[0]", env.REGISTRY_BASIC_HOST), probe("registries[1]", env.REGISTRY_BASIC_HOST, wrong)],
+                { caBundle: ca },
+            );
+            assert.equal(problems.length, 1);
+            assert.equal(problems[0].path, "registries[1]");
+            assert.match(problems[0].message, new RegExp(`^${env.REGISTRY_BASIC_HOST}: credentials rejected \\(HTTP 401`));
+            assert.match(formatProblems(problems), new RegExp(`registries\\[1\\]: ${env.REGISTRY_BASIC_HOST}: credentials rejected`));
+            assertNoSecret(problems, env.REGISTRY_USER, wrong, env.REGISTRY_PASSWORD);
+        });
+
+        it("reports a TLS problem when the registry's CA is not trusted", async function () {
+            const problems = await verifyCredentials([probe("registries[0]", env.REGISTRY_BASIC_HOST)]);
+            assert.equal(problems.length, 1);
+            assert.match(problems[0].message, /: TLS problem \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY)\)$/);
+            assert.match(problems[0].fix, /caBundle/);
+        });
+
+        it("sees a new htpasswd file without a restart", async function () {
+            // Distribution 2.8 re-reads the file when its mtime changes; written whole, then renamed.
+            const original = await readFile(env.REGISTRY_HTPASSWD, "utf8");
+            const rotated = "rotated-password-7d1e";
+            const replace = async (content: string) => {
+                await writeFile(`${env.REGISTRY_HTPASSWD}.tmp`, content);
+                await rename(`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD);
+            };
+            try {
+                await replace(`${env.REGISTRY_USER}:${hashSync(rotated, 5)}\n`);
+                const problems = await verifyCredentials(
+                    [probe("registries[0]", env.REGISTRY_BASIC_HOST), probe("registries[1]", env.REGISTRY_BASIC_HOST, rotated)],
+                    { caBundle: ca },
+                );
+                assert.deepEqual(
+                    problems.map((p) => p.path),
+                    ["registries[0]"],
+                );
+                assert.match(problems[0].message, /credentials rejected/);
+            } finally {
+                await replace(original);
+            }
+            assert.deepEqual(await verifyCredentials([probe("registries[0]", env.REGISTRY_BASIC_HOST)], { caBundle: ca }), []);
+        });
+    });
+
+    describe("network failures", function () {
+        it("reports a closed port as unreachable", async function () {
+            const server = `127.0.0.1:${await closedPort()}`;
+            const problems = await verifyCredentials([probe("registries[2]", server)]);
+            assert.equal(problems.length, 1);
+            assert.equal(problems[0].message, `${server}: unreachable (ECONNREFUSED)`);
+        });
+
+        it("reports a server that never answers as a timeout", async function () {
+            const silent = await silentServer();
+            try {
+                const problems = await verifyCredentials([probe("registries[0]", `127.0.0.1:${silent.port}`)], { timeoutMs: 500 });
+                assert.equal(problems.length, 1);
+                assert.match(problems[0].message, /: timeout \(no answer within 500 ms\)$/);
+            } finally {
+                await silent.close();
+            }
+        });
+
+        it("probes concurrently: five registries, one never answering, take about one timeout", async function () {
+            const timeoutMs = 500;
+            const silent = await silentServer();
+            const plain = await plainBasicRegistry(env.REGISTRY_USER, env.REGISTRY_PASSWORD);
+            try {
+                const started = Date.now();
+                const problems = await verifyCredentials(
+                    [
+                        probe("registries[0]", env.REGISTRY_BASIC_HOST),
+                        probe("registries[1]", env.REGISTRY_BASIC_HOST, "wrong"),
+                        probe("registries[2]", `127.0.0.1:${await closedPort()}`),
+                        probe("registries[3]", `127.0.0.1:${silent.port}`),
+                        probe("registries[4]", `http://${plain.host}`),
+                    ],
+                    { timeoutMs, caBundle: ca },
+                );
+                const elapsed = Date.now() - started;
+                assert.deepEqual(
+                    problems.map((p) => [p.path, /credentials rejected|unreachable|timeout/.exec(p.message)?.[0]]),
+                    [
+                        ["registries[1]", "credentials rejected"],
+                        ["registries[2]", "unreachable"],
+                        ["registries[3]", "timeout"],
+                    ],
+                );
+                assert.ok(elapsed < 3 * timeoutMs, `took ${elapsed} ms, expected under ${3 * timeoutMs}`);
+            } finally {
+                await Promise.all([silent.close(), plain.close()]);
+            }
+        });
+    });
+
+    describe("plain HTTP (a local stand-in answering like a Basic-auth registry)", function () {
+        it("probes an http:// server over plain HTTP: right credentials ok, wrong ones rejected", async function () {
+            const plain = await plainBasicRegistry(env.REGISTRY_USER, env.REGISTRY_PASSWORD);
+            try {
+                const server = `http://${plain.host}`;
+                const problems = await verifyCredentials([probe("registries[0]", server), probe("registries[1]", server, "wrong")]);
+                assert.deepEqual(
+                    problems.map((p) => [p.path, p.message]),
+                    [["registries[1]", `${server}: credentials rejected (HTTP 401 from /v2/)`]],
+                );
+                // Anonymous and authenticated /v2/ for each probe.
+                assert.equal(plain.requests, 4);
+            } finally {
+                await plain.close();
+            }
+        });
+
+        it("accepts any credentials where /v2/ answers 200 with no challenge, as docker login does", async function () {
+            const open = http.createServer((_req, res) => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+            await new Promise<void>((resolve) => open.listen(0, "127.0.0.1", resolve));
+            try {
+                const server = `http://127.0.0.1:${(open.address() as net.AddressInfo).port}`;
+                assert.deepEqual(await verifyCredentials([probe("registries[0]", server, "anything")]), []);
+            } finally {
+                await new Promise<void>((resolve) => open.close(() => resolve()));
+            }
+        });
+    });
+
+    describe("Bearer auth (token registry and a test token issuer)", function () {
+        let issuer: TokenIssuer | undefined;
+
+        async function startIssuer(keyHeader: "x5c" | "kid"): Promise<TokenIssuer> {
+            issuer = await startTokenIssuer({
+                port: Number(env.TOKEN_ISSUER_PORT),
+                keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
+                certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
+                keyHeader,
+                tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
+                tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
+                issuer: env.TOKEN_ISSUER_NAME,
+                service: env.TOKEN_SERVICE,
+                users: new Map([[env.REGISTRY_USER, env.REGISTRY_PASSWORD]]),
+            });
+            return issuer;
+        }
+
+        afterEach(async function () {
+            await issuer?.close();
+            issuer = undefined;
+        });
+
+        for (const keyHeader of ["x5c", "kid"] as const) {
+            it(`accepts the right credentials (JWT naming its key by ${keyHeader})`, async function () {
+                const started = await startIssuer(keyHeader);
+                assert.deepEqual(await verifyCredentials([probe("registries[0]", env.REGISTRY_TOKEN_HOST)], { caBundle: ca }), []);
+                // The registry accepted a token this issuer signed, not some other way in.
+                assert.equal(started.issued, 1);
+            });
+        }
+
+        it("reports wrong credentials as rejected by the token service", async function () {
+            const started = await startIssuer("x5c");
+            const wrong = "not-the-password-b2a4";
+            const problems = await verifyCredentials([probe("registries[0]", env.REGISTRY_TOKEN_HOST, wrong)], { caBundle: ca });
+            assert.equal(problems.length, 1);
+            assert.match(problems[0].message, new RegExp(`^${env.REGISTRY_TOKEN_HOST}: credentials rejected \\(HTTP 401 from the token service https://127\\.0\\.0\\.1:${env.TOKEN_ISSUER_PORT}/token\\)$`));
+            assert.equal(started.issued, 0);
+            assertNoSecret(problems, env.REGISTRY_USER, wrong, env.REGISTRY_PASSWORD);
+        });
+
+        it("reports a token service that is down as unreachable", async function () {
+            const problems = await verifyCredentials([probe("registries[0]", env.REGISTRY_TOKEN_HOST)], { caBundle: ca });
+            assert.equal(problems.length, 1);
+            assert.match(problems[0].message, /: unreachable \(ECONNREFUSED at the token service https:\/\/127\.0\.0\.1:\d+\/token\)$/);
+        });
+    });
+
+    describe("a real image client (skopeo) with the .dockerconfigjson the program writes", function () {
+        let dir: string;
+
+        before(async function () {
+            dir = await mkdtemp(join(tmpdir(), "registry-access-skopeo-"));
+        });
+
+        after(async function () {
+            await rm(dir, { recursive: true, force: true });
+        });
+
+        /** `skopeo inspect` of the test image with FILE as its only credentials. */
+        async function inspect(host: string, password: string): Promise<{ ok: true; manifest: { Name: string; Digest: string } } | { ok: false; stderr: string }> {
+            const authfile = join(dir, "config.json");
+            await writeFile(authfile, dockerConfigJson({ server: host, username: env.REGISTRY_USER, password }));
+            const args = ["inspect", "--authfile", authfile, "--cert-dir", env.REGISTRY_CERT_DIR, `docker://${host}/${env.REGISTRY_IMAGE}`];
+            try {
+                // HOME and XDG_RUNTIME_DIR point at the temp dir so no other auth file is found.
+                const { stdout } = await run("skopeo", args, { timeout: 30_000, env: { ...process.env, HOME: dir, XDG_RUNTIME_DIR: dir } });
+                return { ok: true, manifest: JSON.parse(stdout) as { Name: string; Digest: string } };
+            } catch (err) {
+                const e = err as NodeJS.ErrnoException & { stderr?: string };
+                if (e.code === "ENOENT") {
+                    throw new Error("skopeo is not installed: scripts/local-registry.sh up installs it");
+                }
+                return { ok: false, stderr: e.stderr ?? "" };
+            }
+        }
+
+        it("pulls the image manifest from the Basic registry; a wrong password is unauthorized", async function () {
+            const good = await inspect(env.REGISTRY_BASIC_HOST, env.REGISTRY_PASSWORD);
+            assert.ok(good.ok, good.ok ? "" : good.stderr);
+            assert.equal(good.manifest.Name, `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE.split(":")[0]}`);
+            assert.match(good.manifest.Digest, /^sha256:[0-9a-f]{64}$/);
+
+            const bad = await inspect(env.REGISTRY_BASIC_HOST, "wrong");
+            assert.ok(!bad.ok, "skopeo succeeded with a wrong password");
+            assert.match(bad.stderr, /unauthorized/);
+        });
+
+        it("pulls the image manifest through the token flow, with a token from the test issuer", async function () {
+            const issuer = await startTokenIssuer({
+                port: Number(env.TOKEN_ISSUER_PORT),
+                keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
+                certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
+                tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
+                tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
+                issuer: env.TOKEN_ISSUER_NAME,
+                service: env.TOKEN_SERVICE,
+                users: new Map([[env.REGISTRY_USER, env.REGISTRY_PASSWORD]]),
+            });
+            try {
+                const good = await inspect(env.REGISTRY_TOKEN_HOST, env.REGISTRY_PASSWORD);
+                assert.ok(good.ok, good.ok ? "" : good.stderr);
+                assert.ok(issuer.issued > 0);
+                const bad = await inspect(env.REGISTRY_TOKEN_HOST, "wrong");
+                assert.ok(!bad.ok, "skopeo succeeded with a wrong password");
+            } finally {
+                await issuer.close();
+            }
+        });
+    });
+});
