@@ -48,14 +48,14 @@ type Json = Record<string, unknown> | unknown[];
 
 /** Realistic mistakes, applied at a random place in a valid config. */
 const mistake = fc.constantFrom(
-    (_: unknown) => undefined, // delete the value
-    (_: unknown) => "a string",
-    (_: unknown) => 42,
-    (_: unknown) => null,
-    (_: unknown) => [],
-    (_: unknown) => ({}),
-    (_: unknown) => "Not_A:Valid name",
-    (_: unknown) => "",
+    () => undefined, // delete the value
+    () => "a string",
+    () => 42,
+    () => null,
+    () => [],
+    () => ({}),
+    () => "Not_A:Valid name",
+    () => "",
     (v: unknown) => (Array.isArray(v) ? [...v, ...v] : v), // duplicate entries
     (v: unknown) => (typeof v === "object" && v !== null && !Array.isArray(v) ? { ...v, pasword: "x", unknownKey: 1 } : v),
 );
