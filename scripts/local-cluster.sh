@@ -434,12 +434,13 @@ start_cluster() {
     --profiling=false
   wait_for "kube-apiserver /readyz on 127.0.0.1:${API_PORT}" apiserver_ready
 
-  # Only the two controllers the tests rely on: `serviceaccount` creates `default` in
-  # each namespace, `serviceaccount-token` gives it the token Secret admission needs.
+  # Only the controllers the tests rely on: `serviceaccount` creates `default` in each
+  # namespace, `serviceaccount-token` gives it the token Secret admission needs, and
+  # `namespace` empties and finalizes deleted namespaces (without it they stay Terminating).
   # No ports of its own (--port=0 --secure-port=0).
   start_component controller-manager "${BIN_DIR}/kube-controller-manager" \
     --kubeconfig="${STATE_DIR}/controller-manager.kubeconfig" \
-    --controllers=serviceaccount,serviceaccount-token \
+    --controllers=serviceaccount,serviceaccount-token,namespace \
     --leader-elect=false \
     --port=0 \
     --secure-port=0 \

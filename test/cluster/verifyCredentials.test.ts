@@ -9,38 +9,20 @@
  */
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseEnv, promisify } from "node:util";
+import { promisify } from "node:util";
 import { hashSync } from "bcryptjs";
 import { formatProblems, type Problem } from "../../components/config";
 import { basicAuth, dockerConfigJson } from "../../components/dockerConfig";
 import { verifyCredentials, type RegistryProbe } from "../../components/verifyCredentials";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
+import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
 
 const run = promisify(execFile);
-
-const REQUIRED_KEYS = [
-    "REGISTRY_BASIC_HOST",
-    "REGISTRY_TOKEN_HOST",
-    "REGISTRY_CA",
-    "REGISTRY_CERT_DIR",
-    "REGISTRY_TLS_CERT",
-    "REGISTRY_TLS_KEY",
-    "REGISTRY_HTPASSWD",
-    "REGISTRY_USER",
-    "REGISTRY_PASSWORD",
-    "REGISTRY_IMAGE",
-    "TOKEN_ISSUER_PORT",
-    "TOKEN_ISSUER_KEY",
-    "TOKEN_ISSUER_CERT",
-    "TOKEN_SERVICE",
-    "TOKEN_ISSUER_NAME",
-] as const;
-type Env = Record<(typeof REQUIRED_KEYS)[number], string>;
 
 /** Nothing in a problem may carry a secret: not the password, not the Basic header. */
 function assertNoSecret(problems: Problem[], username: string, ...passwords: string[]): void {
@@ -104,23 +86,12 @@ async function plainBasicRegistry(username: string, password: string): Promise<{
 }
 
 describe("verifyCredentials against real registries", function () {
-    let env: Env;
+    let env: RegistryEnv;
     let ca: string;
     let probe: (path: string, server: string, password?: string) => RegistryProbe;
 
     before(async function () {
-        const file = process.env.LOCAL_REGISTRY_ENV;
-        if (!file) {
-            throw new Error(
-                "LOCAL_REGISTRY_ENV is not set; start the registries first: export LOCAL_REGISTRY_ENV=$(scripts/local-registry.sh up | tail -1)",
-            );
-        }
-        const parsed = parseEnv(await readFile(file, "utf8"));
-        const missing = REQUIRED_KEYS.filter((key) => !parsed[key]);
-        if (missing.length > 0) {
-            throw new Error(`${file} lacks ${missing.join(", ")}; recreate it with scripts/local-registry.sh down && up`);
-        }
-        env = parsed as Env;
+        env = await loadRegistryEnv();
         ca = await readFile(env.REGISTRY_CA, "utf8");
         probe = (path, server, password = env.REGISTRY_PASSWORD) => ({ path, server, username: env.REGISTRY_USER, password });
     });
@@ -159,10 +130,7 @@ describe("verifyCredentials against real registries", function () {
             // Distribution 2.8 re-reads the file when its mtime changes; written whole, then renamed.
             const original = await readFile(env.REGISTRY_HTPASSWD, "utf8");
             const rotated = "rotated-password-7d1e";
-            const replace = async (content: string) => {
-                await writeFile(`${env.REGISTRY_HTPASSWD}.tmp`, content);
-                await rename(`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD);
-            };
+            const replace = (content: string) => replaceHtpasswd(env, content);
             try {
                 await replace(`${env.REGISTRY_USER}:${hashSync(rotated, 5)}\n`);
                 const problems = await verifyCredentials(
