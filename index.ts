@@ -3,8 +3,9 @@
  * namespaces, declared from this stack's config (see README.md for the keys).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, fromPulumiConfig, type StackConfig, validateStackConfig } from "./components/config";
+import { ConfigError, formatProblems, fromPulumiConfig, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
+import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
 /** The validated config, or a RunError listing every problem (Pulumi prints it without a stack trace). */
 function loadStackConfig(): StackConfig {
@@ -15,8 +16,30 @@ function loadStackConfig(): StackConfig {
     }
 }
 
+/**
+ * With `verifyCredentials`, every configured credential is checked against its registry before
+ * anything is declared, so a wrong password fails `pulumi preview` instead of pods pulling.
+ * Generated credentials are skipped: the registry learns them from this stack's outputs.
+ */
+async function verifyConfiguredCredentials(config: StackConfig): Promise<void> {
+    const probes = new Map<string, RegistryProbe>();
+    for (const r of config.tenants.flatMap((t) => t.registries)) {
+        if ("password" in r) {
+            // A shared registry is the same entry in every tenant: probe it once.
+            probes.set(r.path, { path: r.path, server: r.server, username: r.username, password: r.password });
+        }
+    }
+    const problems = await verifyCredentials([...probes.values()], { caBundle: config.caBundle });
+    if (problems.length > 0) {
+        throw new pulumi.RunError(formatProblems(problems, "registry credentials failed verification"));
+    }
+}
+
 export = async () => {
     const config = loadStackConfig();
+    if (config.verifyCredentials) {
+        await verifyConfiguredCredentials(config);
+    }
 
     const tenants = config.tenants.map(
         (tenant) =>

@@ -90,10 +90,10 @@ export class ConfigError extends Error {
     }
 }
 
-export function formatProblems(problems: Problem[]): string {
+export function formatProblems(problems: Problem[], title = "invalid stack config"): string {
     const lines = problems.map((p) => `  - ${PROJECT}:${p.path}: ${p.message} (fix: ${p.fix})`);
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
-    return `invalid stack config, ${count}:\n${lines.join("\n")}`;
+    return `${title}, ${count}:\n${lines.join("\n")}`;
 }
 
 // What each key is for and how to set it: the "fix" half of most messages.

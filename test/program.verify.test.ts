@@ -1,0 +1,70 @@
+/**
+ * `verifyCredentials: true` in the program, under mocks, against a plain-HTTP stand-in that
+ * answers /v2/ like a Basic-auth registry (the real registries are in test/cluster/).
+ */
+import * as assert from "node:assert/strict";
+import * as net from "node:net";
+import { plainBasicRegistry } from "./support/plainBasicRegistry";
+import { runProgram } from "./support/runProgram";
+
+const USER = "puller";
+const PASSWORD = "Right-Pa55:<&>";
+const WRONG = "Wrong-Pa55:<&>";
+
+async function closedPort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+}
+
+describe("program with verifyCredentials (mocks, local stand-in registry)", function () {
+    this.timeout(60000);
+    let registry: Awaited<ReturnType<typeof plainBasicRegistry>>;
+
+    before(async () => {
+        registry = await plainBasicRegistry(USER, PASSWORD);
+    });
+    after(() => registry.close());
+
+    const entry = (password: string) => ({ server: `http://${registry.host}`, username: USER, password });
+
+    it("declares as usual when every credential is accepted", async () => {
+        const r = await runProgram({ namespace: "ok", verifyCredentials: "true", registries: [entry(PASSWORD)] });
+        assert.equal(r.error, undefined, r.error?.message);
+        assert.equal(r.resources.filter((x) => x.type === "kubernetes:core/v1:Secret").length, 1);
+        assert.ok(registry.requests >= 2, "the registry was not asked");
+    });
+
+    it("stops before declaring anything, listing each failing entry by key path, server and cause, never the password", async () => {
+        const closed = `127.0.0.1:${await closedPort()}`;
+        const r = await runProgram({
+            sharedRegistries: [entry(WRONG)],
+            tenants: [
+                { namespace: "a", registries: [{ server: `http://${closed}`, username: USER, password: PASSWORD }] },
+                { namespace: "b", registries: [{ server: "http://localhost.example.org:1", username: USER, password: PASSWORD }] },
+            ],
+            verifyCredentials: "true",
+        });
+        assert.deepEqual(r.resources, []);
+        assert.equal(r.error?.name, "RunError");
+        const message = r.error?.message ?? "";
+        assert.match(message, /^registry credentials failed verification, 3 problems:/);
+        assert.match(message, new RegExp(`registry-access:sharedRegistries\\[0\\]: http://${registry.host}: credentials rejected \\(HTTP 401`));
+        assert.match(message, new RegExp(`registry-access:tenants\\[0\\]\\.registries\\[0\\]: http://${closed}: unreachable`));
+        assert.match(message, /registry-access:tenants\[1\]\.registries\[0\]: http:\/\/localhost\.example\.org:1: unreachable/);
+        // The shared registry is probed once, not once per tenant.
+        assert.equal(message.match(/sharedRegistries\[0\]/g)?.length, 1);
+        for (const secret of [PASSWORD, WRONG, Buffer.from(`${USER}:${WRONG}`).toString("base64")]) {
+            assert.ok(!message.includes(secret) && !r.log.includes(secret), "a password reached the output");
+        }
+    });
+
+    it("makes no request when verifyCredentials is off", async () => {
+        const before = registry.requests;
+        const r = await runProgram({ namespace: "off", registries: [entry(WRONG)] });
+        assert.equal(r.error, undefined);
+        assert.equal(registry.requests, before);
+    });
+});
