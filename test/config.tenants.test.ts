@@ -1,27 +1,12 @@
 import * as assert from "node:assert/strict";
-import { ConfigError, type Problem, validateStackConfig } from "../components/config";
+import { validateStackConfig } from "../components/config";
+import { problemsFinder } from "./support/problems";
 
 const PASSWORD = "t3nant-Secret:<pw>&";
 const reg = (extra: Record<string, unknown> = {}) => ({ server: "registry.example.org", username: "puller", password: PASSWORD, ...extra });
 const shared = { server: "shared.example.org", username: "all", password: PASSWORD };
 
-function problems(raw: unknown): Problem[] {
-    try {
-        validateStackConfig(raw);
-    } catch (err) {
-        assert.ok(err instanceof ConfigError, `threw ${String(err)}`);
-        assert.ok(!err.message.includes(PASSWORD), "message contains the password");
-        return err.problems;
-    }
-    assert.fail("config was accepted");
-}
-
-function problemAt(raw: unknown, path: string): Problem {
-    const all = problems(raw);
-    const found = all.find((p) => p.path === path);
-    assert.ok(found, `no problem at ${path}; got ${JSON.stringify(all)}`);
-    return found;
-}
+const { problems, problemAt } = problemsFinder(PASSWORD);
 
 describe("tenants config", () => {
     it("gives every tenant the shared registries first, then its own", () => {

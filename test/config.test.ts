@@ -1,36 +1,12 @@
 import * as assert from "node:assert/strict";
-import {
-    ConfigError,
-    defaultSecretName,
-    fromPulumiConfig,
-    isDns1123Label,
-    type Problem,
-    serverKey,
-    validateStackConfig,
-} from "../components/config";
+import { defaultSecretName, fromPulumiConfig, isDns1123Label, serverKey, validateStackConfig } from "../components/config";
 import { DOCKER_HUB_SERVER } from "../components/dockerConfig";
+import { problemsFinder } from "./support/problems";
 
 const PASSWORD = "Sup3r-Secret:<pw>";
 const reg = (extra: Record<string, unknown> = {}) => ({ server: "registry.example.org", username: "puller", password: PASSWORD, ...extra });
 
-/** The problems validation reports for this raw config (fails if it passes). */
-function problems(raw: unknown): Problem[] {
-    try {
-        validateStackConfig(raw);
-    } catch (err) {
-        assert.ok(err instanceof ConfigError, `threw ${String(err)}`);
-        assert.ok(!err.message.includes(PASSWORD), "message contains the password");
-        return err.problems;
-    }
-    assert.fail("config was accepted");
-}
-
-function problemAt(raw: unknown, path: string): Problem {
-    const all = problems(raw);
-    const found = all.find((p) => p.path === path);
-    assert.ok(found, `no problem at ${path}; got ${JSON.stringify(all)}`);
-    return found;
-}
+const { problems, problemAt } = problemsFinder(PASSWORD);
 
 describe("validateStackConfig", () => {
     it("accepts a minimal config and fills in the defaults", () => {

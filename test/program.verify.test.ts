@@ -3,21 +3,13 @@
  * answers /v2/ like a Basic-auth registry (the real registries are in test/cluster/).
  */
 import * as assert from "node:assert/strict";
-import * as net from "node:net";
+import { closedPort } from "./support/ports";
 import { plainBasicRegistry } from "./support/plainBasicRegistry";
 import { runProgram } from "./support/runProgram";
 
 const USER = "puller";
 const PASSWORD = "Right-Pa55:<&>";
 const WRONG = "Wrong-Pa55:<&>";
-
-async function closedPort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-}
 
 describe("program with verifyCredentials (mocks, local stand-in registry)", function () {
     this.timeout(60000);

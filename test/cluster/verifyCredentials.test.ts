@@ -20,6 +20,7 @@ import { formatProblems, type Problem } from "../../components/config";
 import { basicAuth, dockerConfigJson } from "../../components/dockerConfig";
 import { verifyCredentials, type RegistryProbe } from "../../components/verifyCredentials";
 import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
+import { closedPort } from "../support/ports";
 import { plainBasicRegistry } from "../support/plainBasicRegistry";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
 
@@ -50,15 +51,6 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
                 server.close(() => resolve());
             }),
     };
-}
-
-/** A port on 127.0.0.1 with nothing listening: bound, then released. */
-async function closedPort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
 }
 
 describe("verifyCredentials against real registries", function () {
