@@ -4,7 +4,7 @@
  * validation, and every problem is located at a line and column.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { ConfigError, ENCRYPTED_PLACEHOLDER, PROJECT, type Problem, validateStackConfig } from "../components/config";
+import { ConfigError, ENCRYPTED_PLACEHOLDER, PROJECT, type Problem, type StackConfig, validateStackConfig } from "../components/config";
 
 export interface Finding extends Problem {
     file: string;
@@ -49,13 +49,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
     const keyNodes = new Map<string, Pair>();
     const unreadable = new Set<string>();
     let hasSecure = false;
-    for (const pair of config.items) {
-        const fullKey = String(isScalar(pair.key) ? pair.key.value : pair.key);
-        // Keys without a namespace belong to the project, as Pulumi reads them.
-        const key = fullKey.startsWith(`${PROJECT}:`) ? fullKey.slice(PROJECT.length + 1) : fullKey.includes(":") ? undefined : fullKey;
-        if (key === undefined) {
-            continue; // kubernetes:, pulumi: and other namespaces are not ours to judge.
-        }
+    for (const { key, pair } of projectKeys(config)) {
         keyNodes.set(key, pair);
         const value = pair.value as Node | null;
         const whole = secureValue(value);
@@ -107,6 +101,29 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
         }
     }
     return findings.sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
+}
+
+/**
+ * The validated config of a stack file, its secure values standing in as placeholders (see
+ * ENCRYPTED_PLACEHOLDER). Throws ConfigError when the file is invalid.
+ */
+export function stackConfigOf(text: string): StackConfig {
+    const config = parseDocument(text).get("config", true);
+    const raw = isMap(config)
+        ? Object.fromEntries(projectKeys(config).map(({ key, pair }) => [key, toConfigValue(pair.value as Node, key).value]))
+        : {};
+    return validateStackConfig(raw);
+}
+
+/** This project's keys in a stack file's config, by their name within the project. */
+function projectKeys(config: YAMLMap): { key: string; pair: Pair }[] {
+    return config.items.flatMap((pair) => {
+        const fullKey = String(isScalar(pair.key) ? pair.key.value : pair.key);
+        // Keys without a namespace belong to the project, as Pulumi reads them; kubernetes:,
+        // pulumi: and other namespaces are not ours to judge.
+        const key = fullKey.startsWith(`${PROJECT}:`) ? fullKey.slice(PROJECT.length + 1) : fullKey.includes(":") ? undefined : fullKey;
+        return key === undefined ? [] : [{ key, pair: pair as Pair }];
+    });
 }
 
 /** The ciphertext of a `{secure: ...}` node, or undefined. */

@@ -5,6 +5,7 @@
  * values in the files, and operator RBAC that matches each stack's namespaces.
  */
 import * as assert from "node:assert/strict";
+import { stackConfigOf } from "../check/stackFile";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse, parseAllDocuments } from "yaml";
@@ -594,26 +595,11 @@ interface Tenant {
     serviceAccounts: string[];
 }
 
-/** The namespaces a stack manages, read from its committed config like the program does. */
+/** The namespaces a stack manages, read from its committed config by the program's own rules. */
 function stackTenants(stack: string): Tenant[] {
     const file = STACKS.get(stack);
     assert.ok(file, `no stack file for ${stack}`);
-    const config = obj(obj(parse(readText(file))).config);
-    const key = (k: string) => config[`registry-access:${k}`];
-    const toBool = (v: unknown) => (v === undefined ? true : v === true || v === "true");
-    const toTenant = (t: Obj): Tenant => ({
-        namespace: String(t.namespace),
-        createNamespace: toBool(t.createNamespace),
-        serviceAccounts: t.serviceAccounts === undefined ? ["default"] : strings(t.serviceAccounts),
-    });
-    const tenants = [
-        ...(key("namespace") !== undefined
-            ? [toTenant({ namespace: key("namespace"), createNamespace: key("createNamespace"), serviceAccounts: key("serviceAccounts") })]
-            : []),
-        ...arr(key("tenants")).map((t) => toTenant(obj(t))),
-    ];
-    assert.ok(tenants.length > 0, `${file} names no namespace`);
-    return tenants;
+    return stackConfigOf(readText(file)).tenants.map(({ namespace, createNamespace, serviceAccounts }) => ({ namespace, createNamespace, serviceAccounts }));
 }
 
 interface Rule {
