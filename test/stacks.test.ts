@@ -1,0 +1,73 @@
+/**
+ * The shipped stack files, run as Pulumi would run them: the project's config defaults from
+ * Pulumi.yaml applied, structured values passed as JSON, `secure:` leaves decrypted (here to
+ * stand-in passwords, the passphrase not being in the repository). Credential verification is
+ * turned off: the registries named in the stacks are not reachable from the tests.
+ */
+import * as assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { parse } from "yaml";
+import { ofType, runProgram, type RunResult } from "./support/runProgram";
+
+const ROOT = path.resolve(__dirname, "../..");
+const STACKS = readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f)).sort();
+
+/** A stack file's config as the runtime sees it, keys without the project prefix. */
+function runtimeConfig(file: string): Record<string, unknown> {
+    const project = parse(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as { config: Record<string, { default?: unknown }> };
+    const stack = parse(readFileSync(path.join(ROOT, "stacks", file), "utf8")) as { config: Record<string, unknown> };
+    let standIns = 0;
+    const decrypt = (v: unknown): unknown => {
+        if (Array.isArray(v)) {
+            return v.map(decrypt);
+        }
+        if (typeof v === "object" && v !== null) {
+            const entries = Object.entries(v);
+            return entries.length === 1 && entries[0][0] === "secure" ? `stand-in-password-${standIns++}` : Object.fromEntries(entries.map(([k, x]) => [k, decrypt(x)]));
+        }
+        return v;
+    };
+    const config: Record<string, unknown> = {};
+    for (const [key, declared] of Object.entries(project.config)) {
+        config[key] = String(declared.default);
+    }
+    for (const [key, value] of Object.entries(stack.config)) {
+        const name = key.replace(/^registry-access:/, "");
+        config[name] = typeof value === "object" ? decrypt(value) : String(value);
+    }
+    config.verifyCredentials = "false";
+    return config;
+}
+
+describe("the shipped stacks under mocks", function () {
+    this.timeout(60000);
+    const results = new Map<string, RunResult>();
+
+    before(async () => {
+        assert.deepEqual(STACKS, ["Pulumi.dev.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml"]);
+        const runs = await Promise.all(STACKS.map((f) => runProgram(runtimeConfig(f), { stack: f.split(".")[1] })));
+        STACKS.forEach((f, i) => results.set(f, runs[i]));
+    });
+
+    for (const file of STACKS) {
+        it(`${file} declares its namespaces' Secrets and patches`, () => {
+            const r = results.get(file)!;
+            assert.equal(r.error, undefined, r.error?.message);
+            assert.ok(ofType(r, "kubernetes:core/v1:Secret").length > 0);
+            assert.ok(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").length > 0);
+        });
+    }
+
+    it("prod creates and protects its two tenant namespaces, and patches xnat-gpu too", () => {
+        const r = results.get("Pulumi.prod.yaml")!;
+        const namespaces = ofType(r, "kubernetes:core/v1:Namespace");
+        assert.deepEqual(namespaces.map((n) => [n.name, n.protect]), [["xnat-jobs", true], ["xnat-jobs-gpu", true]]);
+        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").map((p) => p.name), ["xnat-jobs-default", "xnat-jobs-gpu-default", "xnat-jobs-gpu-xnat-gpu"]);
+    });
+
+    it("staging gives Docker Hub its default server and Secret name", () => {
+        const r = results.get("Pulumi.staging.yaml")!;
+        assert.deepEqual(r.outputs.pullSecretNames, ["regcred-registry-example-org", "regcred-index-docker-io-v1"]);
+    });
+});
