@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { hashSync } from "bcryptjs";
 import { runProgram } from "../support/runProgram";
 import { unwrapSecrets } from "../support/secrets";
-import { declaredObjects, destroy, getObject, kubectl, up } from "./support/provider";
+import { declaredObjects, getObject, kubectl, up } from "./support/provider";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
 
 interface PullResult {
@@ -144,6 +144,5 @@ describe("pulling from a private registry with the program's Secrets", function 
             const refused = await pull(Buffer.from(authfile));
             assert.ok(!refused.ok, `${what} pulled`);
         }
-        await destroy(declared);
     });
 });
