@@ -19,6 +19,10 @@
 #   REGISTRY_ACCESS_CACHE   where the built binaries are kept (default ~/.cache/registry-access)
 set -euo pipefail
 
+readonly LOG_NAME=local-cluster
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 readonly K8S_VERSION=1.20.2
 readonly CACHE_ROOT="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}"
 readonly BIN_DIR="${CACHE_ROOT}/kubernetes-${K8S_VERSION}/bin"
@@ -27,6 +31,7 @@ readonly STATE_DIR
 readonly KUBECONFIG_PATH="${STATE_DIR}/kubeconfig"
 # `down` deletes only a directory carrying this file, never one it did not create.
 readonly MARKER="${STATE_DIR}/.registry-access-local-cluster"
+readonly LOCK_FILE="${CACHE_ROOT}/local-cluster.lock"
 readonly TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 # Defaults lie below Linux's ephemeral range (32768-60999), so outgoing connections
 # cannot be holding them; if one is taken, the next free port above it is used.
@@ -36,47 +41,10 @@ readonly PACKAGES=(golang-go etcd-server dpkg-dev openssl)
 # Debian's Go (1.19), not whatever `go` is first on PATH: Kubernetes 1.20 is known to build with it.
 readonly GO=/usr/bin/go
 # Stop order: clients first, etcd last.
-readonly COMPONENTS=(controller-manager apiserver etcd)
+readonly PROCESSES=(controller-manager apiserver etcd)
 
 BUILD_WORK=""   # temp build tree, removed on exit
 STAGED_BIN=""   # half-installed cache dir, removed on exit
-STARTING=0      # 1 while `up` is starting processes: on failure they are stopped again
-STARTED=()
-DEADLINE_MS=0
-
-log() { printf 'local-cluster: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-now_ms() {
-  local us="${EPOCHREALTIME//[.,]/}"
-  echo $((us / 1000))
-}
-
-# Milliseconds as seconds with one decimal.
-fmt_s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
-
-# Runs a noisy command silently, showing its output only when it fails.
-run_quiet() {
-  local out
-  # fd 9 (the lock) is closed so nothing started here, e.g. by a package's postinst, keeps it.
-  if ! out="$("$@" 2>&1 9>&-)"; then
-    printf '%s\n' "${out}" >&2
-    return 1
-  fi
-}
-
-as_root() {
-  if [[ ${EUID} -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "needs root (or sudo) to run: $*"
-  fi
-}
 
 binary_of() {
   case "$1" in
@@ -86,25 +54,9 @@ binary_of() {
   esac
 }
 
-# True when PID is alive and still runs BINARY: a pid file can outlive its process and
-# the number be reused, so the command line is checked before anything is signalled.
-# A zombie has an empty cmdline and counts as gone.
-pid_runs() {
-  local pid="$1" binary="$2" argv0
-  kill -0 "${pid}" 2>/dev/null || return 1
-  IFS= read -r -d '' argv0 <"/proc/${pid}/cmdline" 2>/dev/null || return 1
-  [[ "${argv0##*/}" == "${binary}" ]]
-}
+label_of() { binary_of "$1"; }
 
-# Prints the pid of a component started by this script, if it is still running.
-pid_of() {
-  local file="${STATE_DIR}/$1.pid" pid
-  [[ -r "${file}" ]] || return 1
-  pid="$(<"${file}")"
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  pid_runs "${pid}" "$(binary_of "$1")" || return 1
-  echo "${pid}"
-}
+exited_message() { echo "$(binary_of "$1") exited while waiting for $2"; }
 
 kc() { kubectl --kubeconfig "${KUBECONFIG_PATH}" --request-timeout=5s "$@"; }
 
@@ -120,31 +72,10 @@ default_sa_ready() {
 etcd_listening() { (: <"/dev/tcp/127.0.0.1/${ETCD_PORT}") 2>/dev/null; }
 
 cluster_running() {
-  local name
-  [[ -f "${KUBECONFIG_PATH}" ]] || return 1
-  for name in "${COMPONENTS[@]}"; do
-    pid_of "${name}" >/dev/null || return 1
-  done
-  apiserver_ready
+  [[ -f "${KUBECONFIG_PATH}" ]] && all_running && apiserver_ready
 }
 
-# ---------------------------------------------------------------- packages and build
-
-package_installed() {
-  # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
-  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
-}
-
-ensure_packages() {
-  local missing=() pkg
-  for pkg in "${PACKAGES[@]}"; do
-    package_installed "${pkg}" || missing+=("${pkg}")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  log "installing ${missing[*]}"
-  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-}
+# ---------------------------------------------------------------- build
 
 kubernetes_source_known() {
   local out
@@ -249,25 +180,6 @@ build_binaries() {
 
 # ---------------------------------------------------------------- state
 
-port_in_use() {
-  if command -v ss >/dev/null 2>&1; then
-    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
-  else
-    (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-  fi
-}
-
-# First free port from $1 upwards that is not among the other arguments.
-pick_port() {
-  local port="$1"
-  shift
-  while port_in_use "${port}" || [[ " $* " == *" ${port} "* ]]; do
-    port=$((port + 1))
-    ((port < 32768)) || die "no free port found below 32768"
-  done
-  echo "${port}"
-}
-
 write_kubeconfig() {
   local path="$1" user="$2" token="$3" ca_data
   ca_data="$(base64 -w0 <"${STATE_DIR}/pki/ca.crt")"
@@ -294,25 +206,12 @@ EOF
 
 make_state() {
   local pki="${STATE_DIR}/pki" admin_token kcm_token
-  mkdir -p "${STATE_DIR}"
-  touch "${MARKER}"
-  mkdir -p "${pki}" "${STATE_DIR}/logs" "${STATE_DIR}/etcd"
+  make_state_dir
+  mkdir -p "${pki}" "${STATE_DIR}/etcd"
 
   # A throwaway CA signs the serving cert; the CA also becomes ca.crt in SA token Secrets.
-  cat >"${pki}/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, IP:${SERVICE_IP}, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local
-EOF
+  write_openssl_cnf "${pki}/openssl.cnf" "digitalSignature, keyEncipherment" \
+    "IP:127.0.0.1, IP:${SERVICE_IP}, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
   run_quiet openssl req -x509 -new -nodes -newkey rsa:2048 -days 365 -config "${pki}/openssl.cnf" \
     -extensions ca -subj /CN=registry-access-local-ca -keyout "${pki}/ca.key" -out "${pki}/ca.crt"
   run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${pki}/openssl.cnf" \
@@ -333,59 +232,18 @@ EOF
   write_kubeconfig "${STATE_DIR}/controller-manager.kubeconfig" system:kube-controller-manager "${kcm_token}"
 }
 
-# Removes the state dir after stopping what its pid files name.
-remove_state() {
-  [[ -e "${STATE_DIR}" ]] || return 0
-  [[ -f "${MARKER}" ]] || die "${STATE_DIR} exists but was not made by this script; not touching it"
-  stop_components
-  rm -rf -- "${STATE_DIR}"
-}
-
 # ---------------------------------------------------------------- processes
 
 start_component() {
-  local name="$1"
-  shift
-  # Own session, stdin/stdout detached: the process outlives `up` and does not hold the
-  # caller's pipe open (`$(... up | tail -1)` would never return) nor the lock (fd 9).
-  setsid "$@" </dev/null >"${STATE_DIR}/logs/${name}.log" 2>&1 9>&- &
-  local pid="$!" i
-  echo "${pid}" >"${STATE_DIR}/${name}.pid"
-  STARTED+=("${name}")
-  # Until setsid has exec'd the server, the pid still shows this script's command line.
-  for ((i = 0; i < 100; i++)); do
-    pid_runs "${pid}" "$(binary_of "${name}")" && return 0
-    sleep 0.05
-  done
-  die "$(binary_of "${name}") did not start"
+  spawn "$@"
+  await_exec "$1" 100 0.05 0 || die "$(binary_of "$1") did not start"
 }
 
+# Polls CMD... until it succeeds; dies when a started component exits or TIMEOUT passes.
 wait_for() {
-  local what="$1" name
+  local what="$1"
   shift
-  until "$@"; do
-    for name in "${STARTED[@]}"; do
-      pid_of "${name}" >/dev/null || die "$(binary_of "${name}") exited while waiting for ${what}"
-    done
-    (($(now_ms) < DEADLINE_MS)) || die "timed out after ${TIMEOUT} s waiting for ${what}"
-    sleep 0.2
-  done
-}
-
-stop_components() {
-  local name pid i
-  for name in "${COMPONENTS[@]}"; do
-    pid="$(pid_of "${name}")" || continue
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      pid_runs "${pid}" "$(binary_of "${name}")" || break
-      sleep 0.1
-    done
-    if pid_runs "${pid}" "$(binary_of "${name}")"; then
-      log "$(binary_of "${name}") (pid ${pid}) ignored TERM for 10 s; killing it"
-      kill -KILL "${pid}" 2>/dev/null || true
-    fi
-  done
+  wait_until 0.2 "${what}" "${STARTED[*]}" "$@"
 }
 
 start_cluster() {
@@ -453,28 +311,11 @@ start_cluster() {
 }
 
 on_exit() {
-  local rc=$? name
-  if ((STARTING)); then
-    for name in "${STARTED[@]}"; do
-      log "--- last lines of ${STATE_DIR}/logs/${name}.log"
-      tail -n 25 "${STATE_DIR}/logs/${name}.log" >&2 2>/dev/null || true
-    done
-    log "stopping what was started; logs stay in ${STATE_DIR}/logs"
-    stop_components
-  fi
+  local rc=$?
+  stop_failed_start
   [[ -z "${STAGED_BIN}" ]] || rm -rf "${STAGED_BIN}"
   [[ -z "${BUILD_WORK}" ]] || rm -rf "${BUILD_WORK}"
   exit "${rc}"
-}
-
-# One `up`/`down` at a time (parallel test workers may all call `up`).
-lock() {
-  mkdir -p "${CACHE_ROOT}"
-  exec 9>"${CACHE_ROOT}/local-cluster.lock"
-  if ! flock -n 9; then
-    log "waiting for another local-cluster.sh to finish"
-    flock 9
-  fi
 }
 
 # A KUBECONFIG naming an existing file means "use that cluster" (unless it is our own).
@@ -506,20 +347,10 @@ cmd_up() {
   fi
   # Leftovers of a run that died or was half stopped.
   remove_state
-  ensure_packages
+  ensure_packages "${PACKAGES[@]}"
   build_binaries
   start_cluster
   printf '%s\n' "${KUBECONFIG_PATH}"
-}
-
-cmd_down() {
-  lock
-  if [[ ! -e "${STATE_DIR}" ]]; then
-    log "not running (no ${STATE_DIR})"
-    return 0
-  fi
-  remove_state
-  log "stopped; removed ${STATE_DIR}"
 }
 
 usage() {

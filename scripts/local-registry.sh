@@ -22,11 +22,16 @@
 #   LOCAL_REGISTRY_TIMEOUT  seconds to wait for readiness (default 60)
 set -euo pipefail
 
+readonly LOG_NAME=local-registry
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 STATE_DIR="$(realpath -m -- "${LOCAL_REGISTRY_DIR:-/tmp/registry-access-registry}")"
 readonly STATE_DIR
 readonly ENV_FILE="${STATE_DIR}/env"
 # `down` deletes only a directory carrying this file, never one it did not create.
 readonly MARKER="${STATE_DIR}/.registry-access-local-registry"
+readonly LOCK_FILE="${STATE_DIR}.lock"
 readonly TIMEOUT="${LOCAL_REGISTRY_TIMEOUT:-60}"
 # Below Linux's ephemeral range (32768-60999), so outgoing connections cannot be holding them;
 # a taken one moves to the next free port.
@@ -36,117 +41,20 @@ readonly USERNAME=ci-pusher
 readonly IMAGE_REPO=team/hello IMAGE_TAG=1.0
 readonly TOKEN_SERVICE=registry-access-test
 readonly TOKEN_ISSUER_NAME=registry-access-test-issuer
-readonly INSTANCES=(basic token)
-
-STARTING=0 # 1 while `up` is starting processes: on failure they are stopped again
-DEADLINE_MS=0
-
-log() { printf 'local-registry: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-
-now_ms() {
-  local us="${EPOCHREALTIME//[.,]/}"
-  echo $((us / 1000))
-}
-
-# Milliseconds as seconds with one decimal.
-fmt_s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
-
-# Runs a noisy command silently, showing its output only when it fails.
-run_quiet() {
-  local out
-  # fd 9 (the lock) is closed so nothing started here keeps it.
-  if ! out="$("$@" 2>&1 9>&-)"; then
-    printf '%s\n' "${out}" >&2
-    return 1
-  fi
-}
-
-as_root() {
-  if [[ ${EUID} -eq 0 ]]; then
-    "$@"
-  elif command -v sudo >/dev/null 2>&1; then
-    sudo "$@"
-  else
-    die "needs root (or sudo) to run: $*"
-  fi
-}
-
-# ---------------------------------------------------------------- packages
-
-package_installed() {
-  # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
-  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
-}
-
-ensure_packages() {
-  local missing=() pkg t0
-  for pkg in "${PACKAGES[@]}"; do
-    package_installed "${pkg}" || missing+=("${pkg}")
-  done
-  ((${#missing[@]} == 0)) && return 0
-  t0="$(now_ms)"
-  log "installing ${missing[*]}"
-  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  run_quiet as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-  log "installed in $(fmt_s $(($(now_ms) - t0))) s"
-}
+readonly PROCESSES=(basic token)
 
 # ---------------------------------------------------------------- processes
 
-# True when PID is alive and still runs docker-registry: a pid file can outlive its process
-# and the number be reused, so the command line is checked before anything is signalled.
-pid_runs() {
-  local pid="$1" argv0
-  kill -0 "${pid}" 2>/dev/null || return 1
-  IFS= read -r -d '' argv0 <"/proc/${pid}/cmdline" 2>/dev/null || return 1
-  [[ "${argv0##*/}" == docker-registry ]]
-}
+binary_of() { echo docker-registry; }
 
-# Prints the pid of an instance started by this script, if it is still running.
-pid_of() {
-  local file="${STATE_DIR}/$1.pid" pid
-  [[ -r "${file}" ]] || return 1
-  pid="$(<"${file}")"
-  [[ "${pid}" =~ ^[0-9]+$ ]] || return 1
-  pid_runs "${pid}" || return 1
-  echo "${pid}"
-}
+label_of() { echo "$1 registry"; }
+
+exited_message() { echo "the $1 registry exited while starting"; }
 
 start_instance() {
   local name="$1"
-  # Own session, stdin/stdout detached: the registry outlives `up` and does not hold the
-  # caller's pipe open (`$(... up | tail -1)` would never return) nor the lock (fd 9).
-  setsid docker-registry serve "${STATE_DIR}/${name}/config.yml" \
-    </dev/null >"${STATE_DIR}/logs/${name}.log" 2>&1 9>&- &
-  local pid=$! i
-  echo "${pid}" >"${STATE_DIR}/${name}.pid"
-  # Until setsid has exec'd, the pid's command line is still setsid's.
-  for ((i = 0; i < 50; i++)); do
-    pid_runs "${pid}" && return 0
-    kill -0 "${pid}" 2>/dev/null || break
-    sleep 0.02
-  done
-  die "the ${name} registry did not start; see ${STATE_DIR}/logs/${name}.log"
-}
-
-stop_instances() {
-  local name pid i
-  for name in "${INSTANCES[@]}"; do
-    pid="$(pid_of "${name}")" || continue
-    kill -TERM "${pid}" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      pid_runs "${pid}" || break
-      sleep 0.1
-    done
-    if pid_runs "${pid}"; then
-      log "${name} registry (pid ${pid}) ignored TERM for 10 s; killing it"
-      kill -KILL "${pid}" 2>/dev/null || true
-    fi
-  done
+  spawn "${name}" docker-registry serve "${STATE_DIR}/${name}/config.yml"
+  await_exec "${name}" 50 0.02 1 || die "the ${name} registry did not start; see ${STATE_DIR}/logs/${name}.log"
 }
 
 # HTTP status of an anonymous GET /v2/; 000 when nothing answers.
@@ -156,63 +64,23 @@ v2_status() {
 }
 
 # A registry with auth answers an anonymous /v2/ with 401 and a challenge.
+answers_401() { [[ "$(v2_status "$1")" == 401 ]]; }
+
 wait_ready() {
-  local name="$1" port="$2"
-  until [[ "$(v2_status "${port}")" == 401 ]]; do
-    pid_of "${name}" >/dev/null || die "the ${name} registry exited while starting"
-    (($(now_ms) < DEADLINE_MS)) || die "timed out after ${TIMEOUT} s waiting for the ${name} registry on 127.0.0.1:${port}"
-    sleep 0.1
-  done
+  wait_until 0.1 "the $1 registry on 127.0.0.1:$2" "$1" answers_401 "$2"
 }
 
 running() {
-  local name port
-  [[ -f "${ENV_FILE}" ]] || return 1
-  for name in "${INSTANCES[@]}"; do
-    pid_of "${name}" >/dev/null || return 1
-  done
-  port="$(sed -n 's/^REGISTRY_BASIC_HOST=127\.0\.0\.1://p' "${ENV_FILE}")"
-  [[ "$(v2_status "${port}")" == 401 ]]
+  [[ -f "${ENV_FILE}" ]] && all_running &&
+    answers_401 "$(sed -n 's/^REGISTRY_BASIC_HOST=127\.0\.0\.1://p' "${ENV_FILE}")"
 }
 
 # ---------------------------------------------------------------- state
 
-port_in_use() {
-  if command -v ss >/dev/null 2>&1; then
-    [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]
-  else
-    (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-  fi
-}
-
-# First free port from $1 upwards that is not among the other arguments.
-pick_port() {
-  local port="$1"
-  shift
-  while port_in_use "${port}" || [[ " $* " == *" ${port} "* ]]; do
-    port=$((port + 1))
-    ((port < 32768)) || die "no free port found below 32768"
-  done
-  echo "${port}"
-}
-
 make_pki() {
   local pki="${STATE_DIR}/pki"
   mkdir -p "${pki}" "${STATE_DIR}/certs.d"
-  cat >"${pki}/openssl.cnf" <<EOF
-[req]
-distinguished_name = dn
-[dn]
-[ca]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-EOF
+  write_openssl_cnf "${pki}/openssl.cnf" digitalSignature "IP:127.0.0.1, DNS:localhost"
   # EC P-256 keys: generated in milliseconds, where RSA takes noticeably longer.
   run_quiet openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 2 \
     -config "${pki}/openssl.cnf" -extensions ca -subj /CN=registry-access-test-ca \
@@ -254,9 +122,7 @@ EOF
 }
 
 make_state() {
-  mkdir -p "${STATE_DIR}"
-  touch "${MARKER}"
-  mkdir -p "${STATE_DIR}/logs"
+  make_state_dir
   make_pki
   PASSWORD="$(openssl rand -hex 16)"
   # Written before the registry starts: Distribution creates a missing htpasswd file with a
@@ -320,13 +186,6 @@ write_env() {
   mv "${tmp}" "${ENV_FILE}"
 }
 
-remove_state() {
-  [[ -e "${STATE_DIR}" ]] || return 0
-  [[ -f "${MARKER}" ]] || die "${STATE_DIR} exists but was not made by this script; not touching it"
-  stop_instances
-  rm -rf -- "${STATE_DIR}"
-}
-
 start_registries() {
   local t0
   t0="$(now_ms)"
@@ -351,27 +210,9 @@ start_registries() {
 }
 
 on_exit() {
-  local rc=$? name
-  if ((STARTING)); then
-    for name in "${INSTANCES[@]}"; do
-      [[ -f "${STATE_DIR}/logs/${name}.log" ]] || continue
-      log "--- last lines of ${STATE_DIR}/logs/${name}.log"
-      tail -n 25 "${STATE_DIR}/logs/${name}.log" >&2 || true
-    done
-    log "stopping what was started; logs stay in ${STATE_DIR}/logs"
-    stop_instances
-  fi
+  local rc=$?
+  stop_failed_start
   exit "${rc}"
-}
-
-# One `up`/`down` at a time.
-lock() {
-  mkdir -p "${STATE_DIR%/*}"
-  exec 9>"${STATE_DIR}.lock"
-  if ! flock -n 9; then
-    log "waiting for another local-registry.sh to finish"
-    flock 9
-  fi
 }
 
 # ---------------------------------------------------------------- commands
@@ -387,19 +228,9 @@ cmd_up() {
   fi
   # Leftovers of a run that died or was half stopped.
   remove_state
-  ensure_packages
+  ensure_packages --timed "${PACKAGES[@]}"
   start_registries
   printf '%s\n' "${ENV_FILE}"
-}
-
-cmd_down() {
-  lock
-  if [[ ! -e "${STATE_DIR}" ]]; then
-    log "not running (no ${STATE_DIR})"
-    return 0
-  fi
-  remove_state
-  log "stopped; removed ${STATE_DIR}"
 }
 
 cmd_env() {
