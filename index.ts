@@ -49,10 +49,8 @@ export = async () => {
                 labels: tenant.labels,
                 annotations: tenant.annotations,
                 protectNamespace: config.protectNamespaces,
-                // Passwords become secrets here, the moment they leave the validated config.
-                registries: tenant.registries.map((r) =>
-                    "password" in r ? { ...r, password: pulumi.secret(r.password) } : r,
-                ),
+                // The component makes each password secret as it takes it.
+                registries: tenant.registries,
                 serviceAccounts: tenant.serviceAccounts,
                 keepPullSecrets: tenant.keepPullSecrets,
                 credentialRotation: tenant.credentialRotation,
@@ -64,18 +62,16 @@ export = async () => {
             }),
     );
 
-    const outputs: Record<string, unknown> = {
-        tenants: tenants.map((t) => ({
-            namespace: t.namespace,
-            pullSecretNames: t.pullSecretNames,
-            serviceAccounts: t.serviceAccounts,
-        })),
-    };
-    if (tenants.length === 1) {
+    // Known from the config, so exported as plain values rather than Outputs (docs/benchmarks.md).
+    const summaries = config.tenants.map((t) => ({
+        namespace: t.namespace,
+        pullSecretNames: t.registries.map((r) => r.secretName),
+        serviceAccounts: t.serviceAccounts,
+    }));
+    const outputs: Record<string, unknown> = { tenants: summaries };
+    if (summaries.length === 1) {
         // The one-namespace stack's outputs, unchanged since before tenants existed.
-        outputs.namespace = tenants[0].namespace;
-        outputs.pullSecretNames = tenants[0].pullSecretNames;
-        outputs.serviceAccounts = tenants[0].serviceAccounts;
+        Object.assign(outputs, summaries[0]);
     }
     const generated = Object.fromEntries(
         config.tenants.flatMap((t, i) =>

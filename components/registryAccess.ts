@@ -8,7 +8,7 @@ export interface PullSecretArgs {
     /** Registry host[:port][/path] or URL; the key under `auths` in `.dockerconfigjson`. */
     server: string;
     username: string;
-    /** The configured password; kept secret whatever the caller passes. */
+    /** The configured password; made secret here whatever the caller passes. */
     password?: pulumi.Input<string>;
     /** Generate the password instead (random.RandomPassword, letters and digits). */
     generatePassword?: { length: number };
@@ -107,7 +107,7 @@ export class RegistryAccess extends pulumi.ComponentResource {
 
         const generated: Record<string, pulumi.Output<GeneratedCredential>> = {};
         const secrets = args.registries.map((registry) => {
-            let password = pulumi.secret(registry.password ?? "");
+            let dockerConfig: pulumi.Output<string>;
             if (registry.generatePassword) {
                 const random_ = new random.RandomPassword(
                     `${name}-${registry.secretName}`,
@@ -121,7 +121,8 @@ export class RegistryAccess extends pulumi.ComponentResource {
                 );
                 // The provider marks these secret in state; mark them here too so every value
                 // derived from them stays secret in this program as well.
-                password = pulumi.secret(random_.result);
+                const password = pulumi.secret(random_.result);
+                dockerConfig = password.apply((pw) => dockerConfigData({ ...registry, password: pw }));
                 generated[registry.secretName] = pulumi.secret(
                     pulumi.all([password, random_.bcryptHash]).apply(([pw, hash]) => ({
                         server: registry.server,
@@ -130,6 +131,13 @@ export class RegistryAccess extends pulumi.ComponentResource {
                         htpasswd: `${registry.username}:${hash}`,
                     })),
                 );
+            } else {
+                // A plain password is made secret at once; an Output one stays inside Outputs.
+                const password = registry.password ?? "";
+                dockerConfig =
+                    typeof password === "string"
+                        ? pulumi.secret(dockerConfigData({ ...registry, password }))
+                        : pulumi.secret(password).apply((pw) => dockerConfigData({ ...registry, password: pw }));
             }
             return new k8s.core.v1.Secret(
                 `${name}-${registry.secretName}`,
@@ -137,7 +145,7 @@ export class RegistryAccess extends pulumi.ComponentResource {
                     metadata: { name: registry.secretName, namespace },
                     type: "kubernetes.io/dockerconfigjson",
                     data: {
-                        ".dockerconfigjson": password.apply((pw) => dockerConfigData({ ...registry, password: pw })),
+                        ".dockerconfigjson": dockerConfig,
                     },
                 },
                 inNamespace,
@@ -171,15 +179,18 @@ export class RegistryAccess extends pulumi.ComponentResource {
             );
         }
 
+        // Known values are registered as plain values: every Output costs the SDK promises and
+        // bookkeeping, which adds up over hundreds of namespaces (docs/benchmarks.md).
+        const pullSecretNames = args.registries.map((r) => r.secretName);
         this.namespace = namespace;
-        this.pullSecretNames = pulumi.output(args.registries.map((r) => r.secretName));
+        this.pullSecretNames = pulumi.output(pullSecretNames);
         this.serviceAccounts = pulumi.output(serviceAccounts);
         this.generatedCredentials = pulumi.secret(pulumi.all(generated));
         this.registerOutputs({
-            namespace: this.namespace,
-            pullSecretNames: this.pullSecretNames,
-            serviceAccounts: this.serviceAccounts,
-            generatedCredentials: this.generatedCredentials,
+            namespace: args.namespace,
+            pullSecretNames,
+            serviceAccounts,
+            ...(Object.keys(generated).length > 0 ? { generatedCredentials: this.generatedCredentials } : {}),
         });
     }
 }
