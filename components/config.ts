@@ -123,6 +123,11 @@ const FIX: Record<string, string> = {
     caBundle: "set PEM certificates: pulumi config set caBundle -- \"$(cat ca.pem)\"",
 };
 
+// `pulumi config set` writes plain values as strings ("false", "40"), in stack files and, with
+// --path, inside lists: accept those spellings wherever a boolean or a number is expected.
+const boolean = () => z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+const wholeNumber = () => z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int());
+
 /** A refinement whose failure carries its fix. */
 const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
     [ok, { message, params: fix ? { fix } : {} }] as const;
@@ -153,8 +158,8 @@ const registrySchema = z.strictObject({
     password: z.string().min(1).optional(),
     generatePassword: z
         .preprocess(
-            (v) => (v === true ? {} : v === false ? undefined : v),
-            z.strictObject({ length: z.number().int().min(16).max(72).default(32) }),
+            (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
+            z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }),
         )
         .optional(),
     email: z.string().optional(),
@@ -171,7 +176,7 @@ const tenantShape = {
         .string()
         .min(1)
         .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")),
-    createNamespace: z.boolean().optional(),
+    createNamespace: boolean().optional(),
     labels: z
         .record(metadataKey, z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")))
         .optional(),
@@ -187,10 +192,10 @@ const stackSchema = z.strictObject({
     namespace: tenantShape.namespace.optional(),
     tenants: z.array(z.strictObject(tenantShape)).optional(),
     sharedRegistries: z.array(registrySchema).optional(),
-    patchForce: z.boolean().optional(),
+    patchForce: boolean().optional(),
     onPatchDelete: z.enum(["relinquish", "retain"], { error: "must be relinquish or retain" }).optional(),
-    protectNamespaces: z.boolean().optional(),
-    verifyCredentials: z.boolean().optional(),
+    protectNamespaces: boolean().optional(),
+    verifyCredentials: boolean().optional(),
     caBundle: z
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
@@ -459,7 +464,7 @@ function crossProblems(raw: unknown): Problem[] {
                 fix: `list registries: pulumi config set --path '${at("registries")}[0].username' <user>`,
             });
         }
-        const adopting = tenant.value.createNamespace === false;
+        const adopting = tenant.value.createNamespace === false || tenant.value.createNamespace === "false";
         for (const key of ["labels", "annotations"]) {
             if (adopting && tenant.value[key] !== undefined) {
                 problems.push({
@@ -483,7 +488,7 @@ function crossProblems(raw: unknown): Problem[] {
 /** Exactly one of password or generatePassword; cloud registries' username conventions. */
 function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
     const problems: Problem[] = [];
-    const generated = value.generatePassword !== undefined && value.generatePassword !== false;
+    const generated = ![undefined, false, "false"].includes(value.generatePassword as string | boolean | undefined);
     if (generated && value.password !== undefined) {
         problems.push({ path: `${path}.generatePassword`, message: "is set together with password", fix: "keep one: a configured password, or generatePassword" });
     } else if (!generated && value.password === undefined) {

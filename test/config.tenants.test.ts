@@ -66,6 +66,19 @@ describe("tenants config", () => {
         assert.match(config.caBundle ?? "", /BEGIN CERTIFICATE/);
     });
 
+    it("accepts booleans and numbers spelled as strings, as pulumi config set writes them", () => {
+        const config = validateStackConfig({
+            patchForce: "true",
+            protectNamespaces: "false",
+            tenants: [{ namespace: "a", createNamespace: "false", registries: [{ server: "r.example.org", username: "u", generatePassword: { length: "40" } }] }],
+        });
+        assert.equal(config.patchForce, true);
+        assert.equal(config.protectNamespaces, false);
+        assert.equal(config.tenants[0].createNamespace, false);
+        assert.deepEqual((config.tenants[0].registries[0] as { generatePassword: unknown }).generatePassword, { length: 40 });
+        assert.equal(problemAt({ namespace: "a", createNamespace: "no", registries: [reg()] }, "createNamespace").message, "must be a boolean, not a string");
+    });
+
     describe("generated credentials", () => {
         it("defaults to 32 characters and the tenant's namespace as username", () => {
             const [a, b] = validateStackConfig({
