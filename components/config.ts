@@ -540,12 +540,7 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[
             }
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
-        const name =
-            typeof value.secretName === "string"
-                ? value.secretName
-                : key !== undefined && !duplicateServer
-                  ? defaultSecretName(server as string)
-                  : undefined;
+        const name = duplicateServer && value.secretName === undefined ? undefined : entrySecretName(value);
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
             if (first !== undefined) {
@@ -556,6 +551,15 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[
         }
     }
     return problems;
+}
+
+/** The Secret name a raw entry gets: given, or its server's default; undefined when malformed. */
+function entrySecretName(value: Record<string, unknown>): string | undefined {
+    if (value.secretName !== undefined) {
+        return typeof value.secretName === "string" ? value.secretName : undefined;
+    }
+    const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
+    return typeof server === "string" && serverKey(server) !== undefined ? defaultSecretName(server) : undefined;
 }
 
 function uniqueListProblems(list: unknown, path: string): Problem[] {
@@ -572,11 +576,7 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string): 
     if (!Array.isArray(list)) {
         return [];
     }
-    const own = new Set(
-        registries.map(({ value }) =>
-            typeof value.secretName === "string" ? value.secretName : typeof (value.server ?? DOCKER_HUB_SERVER) === "string" ? defaultSecretName((value.server ?? DOCKER_HUB_SERVER) as string) : "",
-        ),
-    );
+    const own = new Set(registries.map(({ value }) => entrySecretName(value)));
     return [
         ...uniqueListProblems(list, path),
         ...list.flatMap((v, i) =>
