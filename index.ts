@@ -3,7 +3,7 @@
  * namespaces, declared from this stack's config (see README.md for the keys).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, formatProblems, fromPulumiConfig, type StackConfig, validateStackConfig } from "./components/config";
+import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
@@ -86,12 +86,16 @@ export = async () => {
     return outputs;
 };
 
-/** One htpasswd file per registry server, a line per tenant, for the registry's operator. */
+/**
+ * One htpasswd file per registry (keyed by host[:port][/path], however the server was written),
+ * a line per generated credential, for the registry's operator.
+ */
 function htpasswdFiles(byTenant: Record<string, Record<string, GeneratedCredential>>): Record<string, string> {
     const files: Record<string, string> = {};
     for (const credentials of Object.values(byTenant)) {
         for (const c of Object.values(credentials)) {
-            files[c.server] = `${files[c.server] ?? ""}${c.htpasswd}\n`;
+            const registry = serverKey(c.server) ?? c.server;
+            files[registry] = `${files[registry] ?? ""}${c.htpasswd}\n`;
         }
     }
     return files;

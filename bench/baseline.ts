@@ -23,7 +23,7 @@ export = async () => {
             const auth = Buffer.from(`${r.username}:${r.password}`).toString("base64");
             const document = JSON.stringify({ auths: { [r.server]: { username: r.username, password: r.password, auth } } });
             return new k8s.core.v1.Secret(
-                `${name}-${secretName}`,
+                `${name}/${secretName}`,
                 {
                     metadata: { name: secretName, namespace: ns.metadata.name },
                     type: "kubernetes.io/dockerconfigjson",
@@ -33,7 +33,7 @@ export = async () => {
             );
         });
         new k8s.core.v1.ServiceAccountPatch(
-            `${name}-default`,
+            `${name}/default`,
             {
                 metadata: {
                     name: "default",

@@ -159,7 +159,7 @@ const registrySchema = z.strictObject({
     generatePassword: z
         .preprocess(
             (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
-            z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }),
+            z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }).optional(),
         )
         .optional(),
     email: z.string().optional(),
@@ -478,6 +478,7 @@ function crossProblems(raw: unknown): Problem[] {
         problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets")));
         problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
     }
+    problems.push(...generatedUsernameProblems(shared, tenants));
     // Shared entries are checked once here, whatever the number of tenants.
     for (const entry of [...shared, ...tenants.flatMap((t) => entriesAt(t.value.registries, `${prefix(t.path)}registries`, false))]) {
         problems.push(...credentialProblems(entry));
@@ -515,6 +516,37 @@ function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
         const cloud = cloudUsernameProblem(server, username, password, generated);
         if (cloud) {
             problems.push({ path: `${path}.${cloud.key}`, message: cloud.message, fix: cloud.fix.replace("<entry>", path) });
+        }
+    }
+    return problems;
+}
+
+/**
+ * Generated credentials become lines of one htpasswd file per registry: their usernames (the
+ * tenant's namespace unless given) must be unique per registry across the stack.
+ */
+function generatedUsernameProblems(shared: RawEntry[], tenants: { path: string; value: Record<string, unknown> }[]): Problem[] {
+    const problems: Problem[] = [];
+    const seen = new Map<string, string>();
+    for (const tenant of tenants) {
+        const own = entriesAt(tenant.value.registries, `${prefix(tenant.path)}registries`, false);
+        for (const { path, value } of [...shared, ...own]) {
+            const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
+            const key = typeof server === "string" ? serverKey(server) : undefined;
+            const username = value.username ?? tenant.value.namespace;
+            if (value.generatePassword === undefined || value.generatePassword === false || key === undefined || typeof username !== "string") {
+                continue;
+            }
+            const first = seen.get(`${key}\n${username}`);
+            if (first !== undefined && first !== path) {
+                problems.push({
+                    path: `${path}.username`,
+                    message: `'${username}' already has a generated password on this registry (${first})`,
+                    fix: "give each generated credential its own username",
+                });
+            } else {
+                seen.set(`${key}\n${username}`, path);
+            }
         }
     }
     return problems;

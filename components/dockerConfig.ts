@@ -13,7 +13,6 @@ export interface DockerCredential {
     server: string;
     username: string;
     password: string;
-    /** Omitted from the JSON when empty, like kubectl's `omitempty`. */
     email?: string;
 }
 
@@ -37,13 +36,18 @@ export function basicAuth(username: string, password: string): string {
     return Buffer.from(`${username}:${password}`.toWellFormed(), "utf8").toString("base64");
 }
 
-/** The `.dockerconfigjson` document for one registry, as kubectl writes it. */
+/**
+ * The `.dockerconfigjson` document for one registry, as kubectl writes it: every entry field is
+ * `omitempty`, so an empty one is left out.
+ */
 export function dockerConfigJson(cred: DockerCredential): string {
-    const fields = [`"username":${goJsonString(cred.username)}`, `"password":${goJsonString(cred.password)}`];
-    if (cred.email) {
-        fields.push(`"email":${goJsonString(cred.email)}`);
-    }
-    fields.push(`"auth":${goJsonString(basicAuth(cred.username, cred.password))}`);
+    const entry: [string, string | undefined][] = [
+        ["username", cred.username],
+        ["password", cred.password],
+        ["email", cred.email],
+        ["auth", basicAuth(cred.username, cred.password)],
+    ];
+    const fields = entry.filter(([, value]) => value).map(([key, value]) => `"${key}":${goJsonString(value!)}`);
     return `{"auths":{${goJsonString(cred.server)}:{${fields.join(",")}}}}`;
 }
 

@@ -13,7 +13,8 @@ const SERVER =
 
 /**
  * The identity of a registry server, for finding duplicates and naming Secrets: lower-case
- * host[:port][/path] without scheme or trailing slash. Undefined when the server is malformed.
+ * host[:port][/path] without scheme or trailing slash (registry hosts are case-insensitive and
+ * repository paths lower-case). Undefined when the server is malformed.
  */
 export function serverKey(server: string): string | undefined {
     const m = SERVER.exec(server);
@@ -24,7 +25,7 @@ export function serverKey(server: string): string | undefined {
     if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
         return undefined;
     }
-    return `${host.toLowerCase()}${port ? `:${port}` : ""}${path}`;
+    return `${host}${port ? `:${port}` : ""}${path}`.toLowerCase();
 }
 
 /**

@@ -105,12 +105,15 @@ export class RegistryAccess extends pulumi.ComponentResource {
         const namespace = ns ? ns.metadata.name : pulumi.output(args.namespace);
         const inNamespace = { parent: this, dependsOn: ns ? [ns] : [] };
 
+        // Child names join the namespace and the object's name with "/", which Kubernetes names
+        // cannot contain: no two namespaces' children can collide (with "-", namespace "x" and
+        // Secret "y-z" would name the same resource as namespace "x-y" and Secret "z").
         const generated: Record<string, pulumi.Output<GeneratedCredential>> = {};
         const secrets = args.registries.map((registry) => {
             let dockerConfig: pulumi.Output<string>;
             if (registry.generatePassword) {
                 const random_ = new random.RandomPassword(
-                    `${name}-${registry.secretName}`,
+                    `${name}/${registry.secretName}`,
                     {
                         length: registry.generatePassword.length,
                         // Letters and digits: safe in shells, htpasswd files and URLs alike.
@@ -133,14 +136,17 @@ export class RegistryAccess extends pulumi.ComponentResource {
                 );
             } else {
                 // A plain password is made secret at once; an Output one stays inside Outputs.
-                const password = registry.password ?? "";
+                const password = registry.password;
+                if (password === undefined) {
+                    throw new Error(`registry ${registry.secretName} has neither a password nor generatePassword`);
+                }
                 dockerConfig =
                     typeof password === "string"
                         ? pulumi.secret(dockerConfigData({ ...registry, password }))
                         : pulumi.secret(password).apply((pw) => dockerConfigData({ ...registry, password: pw }));
             }
             return new k8s.core.v1.Secret(
-                `${name}-${registry.secretName}`,
+                `${name}/${registry.secretName}`,
                 {
                     metadata: { name: registry.secretName, namespace },
                     type: "kubernetes.io/dockerconfigjson",
@@ -158,7 +164,7 @@ export class RegistryAccess extends pulumi.ComponentResource {
         const serviceAccounts = args.serviceAccounts ?? ["default"];
         for (const serviceAccount of serviceAccounts) {
             new k8s.core.v1.ServiceAccountPatch(
-                `${name}-${serviceAccount}`,
+                `${name}/${serviceAccount}`,
                 {
                     metadata: {
                         name: serviceAccount,

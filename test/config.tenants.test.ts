@@ -106,6 +106,22 @@ describe("tenants config", () => {
             assert.equal(problemAt({ namespace: "x", registries: [{ username: "u", generatePassword: { length: 8 } }] }, "registries[0].generatePassword.length").message, "must be at least 16");
             assert.match(problemAt({ namespace: "x", registries: [{ username: "u", generatePassword: { length: 20.5 } }] }, "registries[0].generatePassword.length").fix, /whole number/);
         });
+        it("accepts generatePassword: false as no generated password", () => {
+            const [t] = validateStackConfig({ namespace: "a", registries: [reg({ generatePassword: false })] }).tenants;
+            assert.equal((t.registries[0] as { password: string }).password, PASSWORD);
+        });
+        it("rejects two generated credentials with one username on one registry", () => {
+            const p = problemAt(
+                {
+                    tenants: [
+                        { namespace: "a", registries: [{ server: "r.example.org", username: "bot", generatePassword: true }] },
+                        { namespace: "b", registries: [{ server: "https://R.example.org/", username: "bot", generatePassword: true }] },
+                    ],
+                },
+                "tenants[1].registries[0].username",
+            );
+            assert.equal(p.message, "'bot' already has a generated password on this registry (tenants[0].registries[0])");
+        });
         it("rejects a password and generatePassword together", () => {
             assert.equal(problemAt({ namespace: "x", registries: [reg({ generatePassword: true })] }, "registries[0].generatePassword").message, "is set together with password");
         });

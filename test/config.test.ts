@@ -193,6 +193,8 @@ describe("names and servers", () => {
         assert.equal(defaultSecretName(DOCKER_HUB_SERVER), "regcred-index-docker-io-v1");
         assert.equal(defaultSecretName("Registry.Example.org:5000"), "regcred-registry-example-org-5000");
         assert.equal(defaultSecretName("https://europe-docker.pkg.dev/my-proj/"), "regcred-europe-docker-pkg-dev-my-proj");
+        // Upper case in a path is the same repository, not a run of dashes.
+        assert.equal(defaultSecretName("ghcr.io/MyOrg"), "regcred-ghcr-io-myorg");
     });
     it("keeps long default names within 63 characters and unique", () => {
         const a = defaultSecretName(`reg.example.org/${"a".repeat(80)}`);

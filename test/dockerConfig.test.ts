@@ -38,6 +38,8 @@ describe("dockerConfigJson", () => {
         assert.deepEqual(Object.keys(withEmail.auths.r), ["username", "password", "email", "auth"]);
         const noEmail = JSON.parse(dockerConfigJson({ server: "r", username: "u", password: "p", email: "" }));
         assert.deepEqual(Object.keys(noEmail.auths.r), ["username", "password", "auth"]);
+        const noPassword = JSON.parse(dockerConfigJson({ server: "r", username: "u", password: "" }));
+        assert.deepEqual(Object.keys(noPassword.auths.r), ["username", "auth"]);
     });
 
     it("encodes auth as base64 of the UTF-8 username:password", () => {

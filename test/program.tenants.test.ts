@@ -78,7 +78,7 @@ describe("program with tenants (mocks)", function () {
 
     it("patches each listed ServiceAccount with the tenant's Secrets and the kept ones, forced and retained as configured", () => {
         const patches = ofType(base, PATCH);
-        assert.deepEqual(patches.map((p) => p.name), ["team-a-default", "team-a-xnat", "team-b-default", "team-c-default"]);
+        assert.deepEqual(patches.map((p) => p.name), ["team-a/default", "team-a/xnat", "team-b/default", "team-c/default"]);
         const a = patches[1].inputs as { metadata: { name: string; annotations: Record<string, string> }; imagePullSecrets: unknown };
         assert.equal(a.metadata.name, "xnat");
         assert.equal(a.metadata.annotations["pulumi.com/patchForce"], "true");
@@ -103,9 +103,9 @@ describe("program with tenants (mocks)", function () {
 
     it("generates one RandomPassword per tenant and generated registry, letters and digits, with the tenant's keeper", () => {
         assert.deepEqual(inputsOf(base, RANDOM), {
-            "team-a-regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "1" } },
-            "team-b-regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "" } },
-            "team-c-regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "" } },
+            "team-a/regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "1" } },
+            "team-b/regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "" } },
+            "team-c/regcred-tenants-example-org-5000": { length: 40, special: false, keepers: { rotation: "" } },
         });
     });
 
@@ -155,14 +155,28 @@ describe("program with tenants (mocks)", function () {
         const before = inputsOf(base, RANDOM);
         const after = inputsOf(rotated, RANDOM);
         const changed = Object.keys(before).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
-        assert.deepEqual(changed, ["team-a-regcred-tenants-example-org-5000"]);
+        assert.deepEqual(changed, ["team-a/regcred-tenants-example-org-5000"]);
         const [g1, g2] = [generated(base), generated(rotated)];
         assert.notEqual(g1["team-a"]["regcred-tenants-example-org-5000"].password, g2["team-a"]["regcred-tenants-example-org-5000"].password);
         assert.equal(g1["team-b"]["regcred-tenants-example-org-5000"].password, g2["team-b"]["regcred-tenants-example-org-5000"].password);
         // Nothing but generated Secrets of team-a differ.
         const diff = base.resources.filter((r, i) => JSON.stringify(unwrapSecrets(r.inputs)) !== JSON.stringify(unwrapSecrets(rotated.resources[i].inputs)));
-        assert.deepEqual(diff.map((r) => r.name), ["team-a-regcred-tenants-example-org-5000", "team-a-regcred-tenants-example-org-5000"]);
+        assert.deepEqual(diff.map((r) => r.name), ["team-a/regcred-tenants-example-org-5000", "team-a/regcred-tenants-example-org-5000"]);
         assert.deepEqual(diff.map((r) => r.type), [RANDOM, SECRET]);
+    });
+
+    it("names children so that no two namespaces' resources can collide", async () => {
+        // With "-" as separator, x + y-z and x-y + z would both give x-y-z.
+        const r = await runProgram({
+            tenants: [
+                { namespace: "x", registries: [{ server: "a.example.org", username: "u", password: "p1", secretName: "y-z" }], serviceAccounts: ["y-default"] },
+                { namespace: "x-y", registries: [{ server: "b.example.org", username: "u", password: "p2", secretName: "z" }] },
+            ],
+        });
+        assert.equal(r.error, undefined, r.error?.message);
+        const urns = r.resources.map((x) => x.urn);
+        assert.equal(new Set(urns).size, urns.length, urns.join("\n"));
+        assert.deepEqual(ofType(r, SECRET).map((s) => s.name), ["x/y-z", "x-y/z"]);
     });
 
     it("adding a tenant leaves every existing resource's inputs as they were", () => {

@@ -66,9 +66,9 @@ describe("program (index.ts under Pulumi mocks)", function () {
                 [
                     [COMPONENT, "xnat-jobs"],
                     [NAMESPACE, "xnat-jobs"],
-                    [SECRET, "xnat-jobs-regcred-registry-example-org-5000"],
-                    [SECRET, "xnat-jobs-regcred-index-docker-io-v1"],
-                    [PATCH, "xnat-jobs-default"],
+                    [SECRET, "xnat-jobs/regcred-registry-example-org-5000"],
+                    [SECRET, "xnat-jobs/regcred-index-docker-io-v1"],
+                    [PATCH, "xnat-jobs/default"],
                 ],
             );
             const component = ofType(r, COMPONENT)[0];

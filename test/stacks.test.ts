@@ -63,7 +63,7 @@ describe("the shipped stacks under mocks", function () {
         const r = results.get("Pulumi.prod.yaml")!;
         const namespaces = ofType(r, "kubernetes:core/v1:Namespace");
         assert.deepEqual(namespaces.map((n) => [n.name, n.protect]), [["xnat-jobs", true], ["xnat-jobs-gpu", true]]);
-        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").map((p) => p.name), ["xnat-jobs-default", "xnat-jobs-gpu-default", "xnat-jobs-gpu-xnat-gpu"]);
+        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").map((p) => p.name), ["xnat-jobs/default", "xnat-jobs-gpu/default", "xnat-jobs-gpu/xnat-gpu"]);
     });
 
     it("staging gives Docker Hub its default server and Secret name", () => {
