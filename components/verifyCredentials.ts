@@ -95,9 +95,13 @@ async function verifyOne(probe: RegistryProbe, timeoutMs: number, ca: string[] |
     }
 }
 
+// Docker Hub's names for itself; its registry API answers at registry-1.docker.io, as docker
+// uses (moby registry package: DefaultV2Registry).
+const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+
 /**
  * The registry's base URL: `http://` only when written so, HTTPS otherwise; host[:port] only,
- * any path dropped (Docker Hub's `https://index.docker.io/v1/` becomes https://index.docker.io).
+ * any path dropped (Docker Hub's `https://index.docker.io/v1/` becomes https://registry-1.docker.io).
  */
 export function registryBase(server: string): URL | undefined {
     const m = /^(?:(https?):\/\/)?([^/?#@\s]+)(?:[/?#]|$)/i.exec(server.trim());
@@ -105,7 +109,8 @@ export function registryBase(server: string): URL | undefined {
         return undefined;
     }
     try {
-        return new URL(`${(m[1] ?? "https").toLowerCase()}://${m[2]}`);
+        const host = DOCKER_HUB_HOSTS.has(m[2].toLowerCase()) ? "registry-1.docker.io" : m[2];
+        return new URL(`${(m[1] ?? "https").toLowerCase()}://${host}`);
     } catch {
         return undefined;
     }
@@ -127,14 +132,14 @@ async function login(base: URL, probe: RegistryProbe, ctx: Context): Promise<voi
         return;
     }
     if (challenge?.scheme === "bearer") {
-        const token = await fetchToken(challenge.params, basic, probe.path, ctx);
+        const token = await fetchToken(challenge.params, basic, base, probe.path, ctx);
         expectOk(await get(v2, { authorization: `Bearer ${token}` }, ctx, "/v2/"), "/v2/ with the issued token", probe.path);
         return;
     }
     throw unexpected("401 from /v2/ without a Basic or Bearer challenge", probe.path);
 }
 
-async function fetchToken(params: Record<string, string>, basic: string, path: string, ctx: Context): Promise<string> {
+async function fetchToken(params: Record<string, string>, basic: string, base: URL, path: string, ctx: Context): Promise<string> {
     let realm: URL;
     try {
         realm = new URL(params.realm ?? "");
@@ -143,6 +148,10 @@ async function fetchToken(params: Record<string, string>, basic: string, path: s
     }
     if (realm.protocol !== "https:" && realm.protocol !== "http:") {
         throw unexpected("Bearer challenge realm is not an http(s) URL", path);
+    }
+    // The credentials go to the realm: never over plain HTTP from a registry reached over HTTPS.
+    if (realm.protocol === "http:" && base.protocol === "https:") {
+        throw unexpected("Bearer challenge sends the credentials to a plain-HTTP token service", path);
     }
     // The service and scope the registry asked for; no scope means a plain login.
     for (const key of ["service", "scope"]) {
@@ -210,9 +219,17 @@ function explain(err: unknown, path: string, timedOutAfterMs: number | undefined
     return unexpected("internal error", path);
 }
 
-/** `Bearer realm="...",service="..."` -> scheme and parameters. */
-function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
-    const [, scheme = "", rest = ""] = /^\s*(\S+)\s*(.*)$/.exec(header) ?? [];
+/**
+ * `Bearer realm="...",service="..."` -> scheme and parameters. Node joins repeated
+ * WWW-Authenticate headers with ", ", so the header may hold several challenges: the first
+ * Basic or Bearer one is used, with its own parameters only.
+ */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+    // A challenge starts with a scheme token followed by a space (parameters have "=" instead).
+    const starts = [...header.matchAll(/(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[^\s=,]|\s*$|\s*,)(?!\s*=)/g)];
+    const challenges = starts.map((m, i) => header.slice(m.index + m[0].length - m[1].length, starts[i + 1]?.index ?? header.length));
+    const chosen = challenges.find((c) => /^(basic|bearer)\b/i.test(c)) ?? challenges[0] ?? header;
+    const [, scheme = "", rest = ""] = /^\s*(\S+)\s*(.*)$/s.exec(chosen) ?? [];
     const params: Record<string, string> = {};
     for (const m of rest.matchAll(/([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) {
         params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3];
