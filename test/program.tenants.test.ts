@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import { compareSync } from "bcryptjs";
+import { basicAuth, dockerConfigJson } from "../components/dockerConfig";
 import { kubectlDockerConfig } from "./support/kubectl";
 import { ofType, runProgram, type RunResult } from "./support/runProgram";
 import { isSecretWrapper, plaintextStrings, unwrapSecrets } from "./support/secrets";
@@ -140,15 +141,25 @@ describe("program with tenants (mocks)", function () {
         }
     });
 
-    it("never has a configured or generated password in plaintext", () => {
-        const passwords = [SHARED_PASSWORD, "ghp_secretB", ...Object.values(generated(base)).flatMap((c) => Object.values(c).map((x) => x.password))];
+    it("never has a configured or generated password in plaintext, and every Secret's data is secret", () => {
+        const creds: { server: string; username: string; password: string }[] = [
+            { server: "registry.example.org", username: "platform", password: SHARED_PASSWORD },
+            { server: "ghcr.io", username: "b-bot", password: "ghp_secretB" },
+            ...Object.values(generated(base)).flatMap((c) => Object.values(c)),
+        ];
+        const forms = creds.flatMap((c) => {
+            const json = dockerConfigJson(c);
+            return [c.password, basicAuth(c.username, c.password), json, Buffer.from(json).toString("base64")];
+        });
         for (const { path, value } of plaintextStrings({ inputs: base.resources.map((r) => r.inputs), outputs: base.outputs })) {
-            for (const p of passwords) {
-                assert.ok(!value.includes(p), `plaintext password at ${path}`);
-                assert.ok(!value.includes(Buffer.from(p).toString("base64").slice(0, 20)), `base64 password at ${path}`);
+            for (const form of forms) {
+                assert.ok(!value.includes(form), `plaintext password material at ${path}`);
             }
         }
-        assert.ok(passwords.every((p) => !base.log.includes(p)));
+        assert.ok(forms.every((f) => !base.log.includes(f)));
+        for (const s of ofType(base, SECRET)) {
+            assert.ok(isSecretWrapper(s.inputs.data), `${s.name}: data is not a Pulumi secret`);
+        }
     });
 
     it("a keeper change regenerates only that tenant's password", () => {
