@@ -4,7 +4,7 @@
  * validation, and every problem is located at a line and column.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { ConfigError, ENCRYPTED_PLACEHOLDER, PROJECT, type Problem, type StackConfig, validateStackConfig } from "../components/config";
+import { ConfigError, ENCRYPTED_PLACEHOLDER, parseKeyPath, PROJECT, type Problem, type StackConfig, validateStackConfig } from "../components/config";
 
 export interface Finding extends Problem {
     file: string;
@@ -92,7 +92,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
             throw err;
         }
         for (const problem of err.problems) {
-            const key = problem.path.split(/[.[]/)[0];
+            const key = String(parseKeyPath(problem.path)[0] ?? "");
             if (!unreadable.has(key)) {
                 // The program's fixes name no stack; here the stack is known.
                 const fix = problem.fix.replaceAll("pulumi config set ", `pulumi config set --stack ${stack} `);
@@ -176,19 +176,18 @@ function toConfigValue(node: Node | null | undefined, path: string) {
 
 /** The deepest node that exists along a key path (`tenants[1].registries[0].username`). */
 function nodeAt(config: YAMLMap, keyNodes: Map<string, Pair>, path: string): Node {
-    const segments = path.match(/[^.[\]]+|\[\d+\]/g) ?? [];
-    const top = keyNodes.get(segments[0] ?? "");
+    const segments = parseKeyPath(path);
+    const top = keyNodes.get(String(segments[0] ?? ""));
     if (!top) {
         return config as unknown as Node;
     }
     let node: Node = top.key as Node;
     let value: unknown = top.value;
     for (const seg of segments.slice(1)) {
-        const index = /^\[(\d+)\]$/.exec(seg);
-        if (index && isSeq(value) && value.items[Number(index[1])] !== undefined) {
-            value = value.items[Number(index[1])];
+        if (typeof seg === "number" && isSeq(value) && value.items[seg] !== undefined) {
+            value = value.items[seg];
             node = value as Node;
-        } else if (!index && isMap(value)) {
+        } else if (typeof seg === "string" && isMap(value)) {
             const pair = value.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
             if (!pair) {
                 break;

@@ -301,7 +301,23 @@ const prefix = (tenantPath: string) => (tenantPath ? `${tenantPath}.` : "");
 
 /** `registries[1].username` from ["registries", 1, "username"]. */
 export function keyPath(path: readonly PropertyKey[]): string {
-    return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+    return path
+        .map((p, i) => {
+            if (typeof p === "number") {
+                return `[${p}]`;
+            }
+            // Keys like `example.org/team` are quoted, as `pulumi config set --path` takes them.
+            const key = String(p);
+            return /^[A-Za-z_][\w-]*$/.test(key) ? (i === 0 ? key : `.${key}`) : `[${JSON.stringify(key)}]`;
+        })
+        .join("");
+}
+
+/** The segments of a key path: `labels["example.org/team"]` -> ["labels", "example.org/team"]. */
+export function parseKeyPath(path: string): (string | number)[] {
+    return [...path.matchAll(/\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|([^.[\]]+)/g)].map(([, index, quoted, plain]) =>
+        index !== undefined ? Number(index) : quoted !== undefined ? (JSON.parse(quoted) as string) : plain,
+    );
 }
 
 /** The fix for a key path: the field's hint with the tenant and entry filled in. */

@@ -4,44 +4,74 @@
  */
 import * as fc from "fast-check";
 import * as assert from "node:assert/strict";
-import { ConfigError, type Problem, validateStackConfig } from "../components/config";
+import { ConfigError, parseKeyPath, type Problem, validateStackConfig } from "../components/config";
 
 const label = fc.stringMatching(/^[a-z]([a-z0-9-]{0,20}[a-z0-9])?$/);
 const host = fc.tuple(label, fc.constantFrom("example.org", "example.com", "internal")).map(([a, b]) => `${a}.${b}`);
 const server = fc.oneof(
     host,
     fc.tuple(host, fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`),
-    fc.tuple(fc.constantFrom("https://", "http://"), host, fc.constantFrom("", "/", "/v2/", "/team/images")).map(([s, h, p]) => `${s}${h}${p}`),
+    fc.tuple(fc.constantFrom("https://", "http://"), host, fc.constantFrom("", "/", "/v2/", "/team/images", "/Team/Images")).map(([s, h, p]) => `${s}${h}${p}`),
 );
 // Passwords that cannot occur in a message by accident: long, mixed, with characters messages lack.
 const password = fc.stringMatching(/^[A-Za-z0-9!#%&*<>:@^~]{14,40}$/).filter((p) => /[!#%&*<>:@^~]/.test(p) && /\d/.test(p));
 const username = fc.stringMatching(/^[A-Za-z0-9._@-]{1,30}$/);
 
-const registry = fc.record(
+const configured = fc.record(
     {
         server,
         username,
         password,
         email: fc.constantFrom("ops@example.org", ""),
         secretName: label,
+        generatePassword: fc.constant(false),
     },
     { requiredKeys: ["username", "password"] },
 );
+// A generated credential's username defaults to the tenant's namespace, unique in the stack.
+const generatedEntry = fc.record(
+    { server, generatePassword: fc.oneof(fc.constant(true), fc.constant("true"), fc.record({ length: fc.integer({ min: 16, max: 72 }) })) },
+    { requiredKeys: ["server", "generatePassword"] },
+);
+const registry = fc.oneof({ arbitrary: configured, weight: 3 }, { arbitrary: generatedEntry, weight: 1 });
+// Shared registries live on their own domain, so they never repeat a tenant's own server.
+const sharedRegistry = fc.record({ server: label.map((l) => `${l}.shared.net`), username, password }, { requiredKeys: ["server", "username", "password"] });
 
 /** Valid configs: one namespace or tenants, unique servers and secret names per tenant. */
 const uniqueRegistries = fc.uniqueArray(registry, {
     minLength: 1,
     maxLength: 4,
     selector: (r) => (r.server ?? "index.docker.io/v1").replace(/^https?:\/\//, "").replace(/\/$/, "").toLowerCase(),
-}).filter((rs) => new Set(rs.map((r) => r.secretName ?? r.server)).size === rs.length && rs.every((r) => r.secretName === undefined || !r.secretName.startsWith("regcred-")));
+}).filter((rs) => {
+    const names = rs.map((r) => ("secretName" in r ? r.secretName : undefined) ?? r.server);
+    return new Set(names).size === rs.length && names.every((n) => n === undefined || !n.startsWith("regcred-"));
+});
 
 const validConfig = fc.oneof(
     fc.record({ namespace: label, createNamespace: fc.boolean(), registries: uniqueRegistries }, { requiredKeys: ["namespace", "registries"] }),
-    fc.record({
-        tenants: fc.uniqueArray(fc.record({ namespace: label, registries: uniqueRegistries }), { minLength: 1, maxLength: 4, selector: (t) => t.namespace }),
-        patchForce: fc.boolean(),
-        onPatchDelete: fc.constantFrom("relinquish", "retain"),
-    }),
+    fc.record(
+        {
+            sharedRegistries: fc.uniqueArray(sharedRegistry, { minLength: 1, maxLength: 2, selector: (r) => r.server }),
+            tenants: fc.uniqueArray(
+                fc.record(
+                    {
+                        namespace: label,
+                        registries: uniqueRegistries,
+                        labels: fc.dictionary(fc.constantFrom("team", "example.org/tier"), label),
+                        // A '.' never occurs in the generated Secret names, so these are never the stack's own.
+                        keepPullSecrets: fc.constant(["kept.vendor-pull"]),
+                        credentialRotation: fc.oneof(fc.constant("2026-11"), fc.integer({ min: 1, max: 9 })),
+                    },
+                    { requiredKeys: ["namespace", "registries"] },
+                ),
+                { minLength: 1, maxLength: 4, selector: (t) => t.namespace },
+            ),
+            patchForce: fc.oneof(fc.boolean(), fc.constantFrom("true", "false")),
+            onPatchDelete: fc.constantFrom("relinquish", "retain"),
+            protectNamespaces: fc.boolean(),
+        },
+        { requiredKeys: ["tenants"] },
+    ),
 );
 
 type Json = Record<string, unknown> | unknown[];
@@ -102,7 +132,7 @@ function pathExists(raw: unknown, path: string): boolean {
     if (path === "") {
         return true;
     }
-    const segments = (path.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((s) => (/^\[\d+\]$/.test(s) ? Number(s.slice(1, -1)) : s));
+    const segments = parseKeyPath(path);
     let v: unknown = raw;
     for (const [i, seg] of segments.entries()) {
         if (typeof v !== "object" || v === null || !(seg in (v as object))) {
@@ -130,8 +160,9 @@ describe("validator properties (fast-check)", function () {
         fc.assert(
             fc.property(validConfig, (config) => {
                 const result = validateStackConfig(config);
-                const given = collectPasswords(config).sort();
-                const kept = result.tenants.flatMap((t) => t.registries.map((r) => ("password" in r ? r.password : ""))).sort();
+                // Shared registries repeat in every tenant: compare the sets.
+                const given = [...new Set(collectPasswords(config))].sort();
+                const kept = [...new Set(result.tenants.flatMap((t) => t.registries.flatMap((r) => ("password" in r ? [r.password] : []))))].sort();
                 assert.deepEqual(kept, given);
             }),
             { numRuns: 1500 },

@@ -170,7 +170,7 @@ describe("tenants config", () => {
             assert.match(problemAt({ namespace: "a", registries: [reg()], keepPullSecrets: "vendor" }, "keepPullSecrets").message, /must be a list/);
         });
         it("labels and annotations: valid keys and values, only on a created namespace", () => {
-            assert.match(problemAt({ namespace: "a", registries: [reg()], labels: { "bad key!": "x" } }, "labels.bad key!").message, /not a valid Kubernetes label or annotation key/);
+            assert.match(problemAt({ namespace: "a", registries: [reg()], labels: { "bad key!": "x" } }, 'labels["bad key!"]').message, /not a valid Kubernetes label or annotation key/);
             assert.match(problemAt({ namespace: "a", registries: [reg()], labels: { team: "not valid!" } }, "labels.team").message, /not a valid label value/);
             assert.match(problemAt({ namespace: "a", registries: [reg()], annotations: { note: 5 } }, "annotations.note").message, /must be a string/);
             assert.match(problemAt({ namespace: "a", createNamespace: false, registries: [reg()], labels: { team: "a" } }, "labels").message, /only applies to a namespace this stack creates/);
