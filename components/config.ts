@@ -423,6 +423,24 @@ interface RawEntry {
 const asRecord = (v: unknown): Record<string, unknown> | undefined =>
     typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 
+/** A tenant as written, with its own registry entries, read once. */
+interface TenantEntry {
+    path: string;
+    value: Record<string, unknown>;
+    own: RawEntry[];
+}
+
+/** The server an entry gets (Docker Hub when omitted) and its identity; undefined when malformed. */
+function entryServer(value: Record<string, unknown>): { server: string; key: string } | undefined {
+    const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
+    const key = typeof server === "string" ? serverKey(server) : undefined;
+    return key === undefined ? undefined : { server: server as string, key };
+}
+
+/** Whether an entry asks for a generated password (`false` and "false" do not). */
+const isGenerated = (value: Record<string, unknown>): boolean =>
+    ![undefined, false, "false"].includes(value.generatePassword as string | boolean | undefined);
+
 const entriesAt = (list: unknown, path: string, shared: boolean): RawEntry[] =>
     Array.isArray(list)
         ? list.flatMap((v, i) => {
@@ -438,10 +456,10 @@ function crossProblems(raw: unknown): Problem[] {
     }
     const problems: Problem[] = [];
     const shared = entriesAt(top.sharedRegistries, "sharedRegistries", true);
-    const tenants: { path: string; value: Record<string, unknown> }[] = [
+    const tenants: TenantEntry[] = [
         ...(top.namespace !== undefined ? [{ path: "", value: top }] : []),
         ...entriesAt(top.tenants, "tenants", false),
-    ];
+    ].map(({ path, value }) => ({ path, value, own: entriesAt(value.registries, `${prefix(path)}registries`, false) }));
 
     if (top.namespace === undefined && top.tenants === undefined) {
         problems.push({ path: "namespace", message: "is required (or list tenants)", fix: fixFor(["namespace"]) });
@@ -471,8 +489,7 @@ function crossProblems(raw: unknown): Problem[] {
                 namespaces.set(ns, tenant.path);
             }
         }
-        const own = entriesAt(tenant.value.registries, at("registries"), false);
-        const registries = [...shared, ...own];
+        const registries = [...shared, ...tenant.own];
         if (registries.length === 0 && (tenant.value.registries === undefined || Array.isArray(tenant.value.registries))) {
             problems.push({
                 path: at("registries"),
@@ -496,7 +513,7 @@ function crossProblems(raw: unknown): Problem[] {
     }
     problems.push(...generatedUsernameProblems(shared, tenants));
     // Shared entries are checked once here, whatever the number of tenants.
-    for (const entry of [...shared, ...tenants.flatMap((t) => entriesAt(t.value.registries, `${prefix(t.path)}registries`, false))]) {
+    for (const entry of [...shared, ...tenants.flatMap((t) => t.own)]) {
         problems.push(...credentialProblems(entry));
     }
     return problems;
@@ -505,7 +522,7 @@ function crossProblems(raw: unknown): Problem[] {
 /** Exactly one of password or generatePassword; cloud registries' username conventions. */
 function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
     const problems: Problem[] = [];
-    const generated = ![undefined, false, "false"].includes(value.generatePassword as string | boolean | undefined);
+    const generated = isGenerated(value);
     if (generated && value.password !== undefined) {
         problems.push({ path: `${path}.generatePassword`, message: "is set together with password", fix: "keep one: a configured password, or generatePassword" });
     } else if (!generated && value.password === undefined) {
@@ -525,8 +542,8 @@ function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
             fix: "remove it: each tenant's username is its namespace",
         });
     }
-    const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
-    if (typeof server === "string" && serverKey(server) !== undefined) {
+    const server = entryServer(value)?.server;
+    if (server !== undefined) {
         const username = typeof value.username === "string" ? value.username : undefined;
         const password = typeof value.password === "string" && value.password !== ENCRYPTED_PLACEHOLDER ? value.password : undefined;
         const cloud = cloudUsernameProblem(server, username, password, generated);
@@ -541,16 +558,14 @@ function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
  * Generated credentials become lines of one htpasswd file per registry: their usernames (the
  * tenant's namespace unless given) must be unique per registry across the stack.
  */
-function generatedUsernameProblems(shared: RawEntry[], tenants: { path: string; value: Record<string, unknown> }[]): Problem[] {
+function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): Problem[] {
     const problems: Problem[] = [];
     const seen = new Map<string, string>();
     for (const tenant of tenants) {
-        const own = entriesAt(tenant.value.registries, `${prefix(tenant.path)}registries`, false);
-        for (const { path, value } of [...shared, ...own]) {
-            const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
-            const key = typeof server === "string" ? serverKey(server) : undefined;
+        for (const { path, value } of [...shared, ...tenant.own]) {
+            const key = entryServer(value)?.key;
             const username = value.username ?? tenant.value.namespace;
-            if (value.generatePassword === undefined || value.generatePassword === false || key === undefined || typeof username !== "string") {
+            if (!isGenerated(value) || key === undefined || typeof username !== "string") {
                 continue;
             }
             const first = seen.get(`${key}\n${username}`);
@@ -575,8 +590,7 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[
     const names = new Map<string, string>();
     const inTenant = tenantPath ? ` (in ${tenantPath})` : "";
     for (const { path, value } of registries) {
-        const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
-        const key = typeof server === "string" ? serverKey(server) : undefined;
+        const key = entryServer(value)?.key;
         let duplicateServer = false;
         if (key !== undefined) {
             const first = servers.get(key);
@@ -606,8 +620,8 @@ function entrySecretName(value: Record<string, unknown>): string | undefined {
     if (value.secretName !== undefined) {
         return typeof value.secretName === "string" ? value.secretName : undefined;
     }
-    const server = value.server === undefined ? DOCKER_HUB_SERVER : value.server;
-    return typeof server === "string" && serverKey(server) !== undefined ? defaultSecretName(server) : undefined;
+    const server = entryServer(value)?.server;
+    return server === undefined ? undefined : defaultSecretName(server);
 }
 
 function uniqueListProblems(list: unknown, path: string): Problem[] {

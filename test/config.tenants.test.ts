@@ -109,6 +109,9 @@ describe("tenants config", () => {
         it("accepts generatePassword: false as no generated password", () => {
             const [t] = validateStackConfig({ namespace: "a", registries: [reg({ generatePassword: false })] }).tenants;
             assert.equal((t.registries[0] as { password: string }).password, PASSWORD);
+            // Nor does "false" count as generated for the per-registry username rule.
+            const entry = { server: "r.example.org", username: "bot", password: PASSWORD, generatePassword: "false" };
+            assert.doesNotThrow(() => validateStackConfig({ tenants: [{ namespace: "a", registries: [entry] }, { namespace: "b", registries: [entry] }] }));
         });
         it("rejects two generated credentials with one username on one registry", () => {
             const p = problemAt(
