@@ -1,9 +1,8 @@
 import * as assert from "node:assert/strict";
 import { compareSync } from "bcryptjs";
-import { basicAuth, dockerConfigJson } from "../components/dockerConfig";
 import { kubectlDockerConfig } from "./support/kubectl";
 import { ofType, runProgram, type RunResult } from "./support/runProgram";
-import { isSecretWrapper, plaintextStrings, unwrapSecrets } from "./support/secrets";
+import { isSecretWrapper, leakForms, plaintextStrings, unwrapSecrets } from "./support/secrets";
 
 const NAMESPACE = "kubernetes:core/v1:Namespace";
 const SECRET = "kubernetes:core/v1:Secret";
@@ -147,10 +146,7 @@ describe("program with tenants (mocks)", function () {
             { server: "ghcr.io", username: "b-bot", password: "ghp_secretB" },
             ...Object.values(generated(base)).flatMap((c) => Object.values(c)),
         ];
-        const forms = creds.flatMap((c) => {
-            const json = dockerConfigJson(c);
-            return [c.password, basicAuth(c.username, c.password), json, Buffer.from(json).toString("base64")];
-        });
+        const forms = creds.flatMap(leakForms);
         for (const { path, value } of plaintextStrings({ inputs: base.resources.map((r) => r.inputs), outputs: base.outputs })) {
             for (const form of forms) {
                 assert.ok(!value.includes(form), `plaintext password material at ${path}`);

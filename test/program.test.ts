@@ -1,8 +1,7 @@
 import * as assert from "node:assert/strict";
-import { basicAuth, dockerConfigJson } from "../components/dockerConfig";
 import { kubectlDockerConfig } from "./support/kubectl";
 import { ofType, runProgram, type RunResult } from "./support/runProgram";
-import { isSecretWrapper, plaintextStrings, unwrapSecrets } from "./support/secrets";
+import { isSecretWrapper, leakForms, plaintextStrings, unwrapSecrets } from "./support/secrets";
 
 const COMPONENT = "registry-access:index:RegistryAccess";
 const NAMESPACE = "kubernetes:core/v1:Namespace";
@@ -14,12 +13,6 @@ const REGISTRIES = [
     { server: "registry.example.org:5000", username: "xnat-puller", password: "Tr0ub4dor&<3>\u2028ü", email: "ops@example.org" },
     { username: "examplelab", password: "dckr_pat_0123456789:abc" },
 ];
-
-/** Every plaintext form a password could leak in: raw, in auth, in the docker config, base64'd. */
-function leakForms(r: { server?: string; username: string; password: string; email?: string }): string[] {
-    const json = dockerConfigJson({ server: r.server ?? "https://index.docker.io/v1/", ...r });
-    return [r.password, JSON.stringify(r.password).slice(1, -1), basicAuth(r.username, r.password), json, Buffer.from(json).toString("base64")];
-}
 
 function assertNoPlaintext(result: RunResult, secrets: string[]): void {
     const places = { inputs: result.resources.map((r) => r.inputs), outputs: result.outputs };

@@ -1,3 +1,5 @@
+import { basicAuth, DOCKER_HUB_SERVER, dockerConfigJson } from "../../components/dockerConfig";
+
 /** Pulumi's wire marker for a secret value (@pulumi/pulumi runtime/rpc: specialSigKey, specialSecretSig). */
 export const SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
@@ -35,4 +37,10 @@ export function plaintextStrings(v: unknown, path = "$"): { path: string; value:
         return Object.entries(v).flatMap(([k, x]) => plaintextStrings(x, `${path}.${k}`));
     }
     return [];
+}
+
+/** Every plaintext form a password could leak in: raw, JSON-escaped, in auth, in the docker config, base64'd. */
+export function leakForms(r: { server?: string; username: string; password: string; email?: string }): string[] {
+    const json = dockerConfigJson({ ...r, server: r.server ?? DOCKER_HUB_SERVER });
+    return [r.password, JSON.stringify(r.password).slice(1, -1), basicAuth(r.username, r.password), json, Buffer.from(json).toString("base64")];
 }
