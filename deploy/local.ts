@@ -1,0 +1,130 @@
+/**
+ * The `local` stack (stacks/Pulumi.local.yaml) on the project's own control plane and private
+ * registry, which scripts/local-stack.sh starts: a real `pulumi up`, its outputs, and the proof
+ * that it works. Run as `npm run up:local` / `npm run down:local`.
+ */
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { parseEnv, promisify } from "node:util";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { projectStack } from "./engine";
+
+/** A throwaway passphrase for this stack only (its one secret is a throwaway password too). */
+export const LOCAL_PASSPHRASE = "registry-access-local-throwaway";
+const STACK = "local";
+const run = promisify(execFile);
+
+function log(message: string): void {
+    process.stderr.write(`up:local: ${message}\n`);
+}
+
+interface LocalRegistry {
+    server: string;
+    username: string;
+    password: string;
+    namespace: string;
+}
+
+/** The stack's one registry entry, decrypted with the throwaway passphrase. */
+async function localRegistry(stack: Stack): Promise<LocalRegistry> {
+    const config = await stack.getAllConfig();
+    const registries = JSON.parse(config["registry-access:registries"].value) as { server: string; username: string; password: string }[];
+    const namespace = config["registry-access:namespace"].value;
+    if (registries.length !== 1) {
+        throw new Error("stacks/Pulumi.local.yaml must list exactly one registry, the local one");
+    }
+    return { ...registries[0], namespace };
+}
+
+/** Lets the stack's user into the local registry: its htpasswd gains (or replaces) the user's bcrypt line. */
+async function admitToRegistry(env: Record<string, string>, reg: LocalRegistry): Promise<void> {
+    if (reg.server !== env.REGISTRY_BASIC_HOST) {
+        throw new Error(
+            `the local registry listens on ${env.REGISTRY_BASIC_HOST}, but stacks/Pulumi.local.yaml names ${reg.server}; ` +
+                `free that port (scripts/local-registry.sh down) and run npm run up:local again`,
+        );
+    }
+    // htpasswd -i reads the password from stdin, so it never shows in a process list.
+    const line = await new Promise<string>((resolve, reject) => {
+        const child = spawn("htpasswd", ["-niB", reg.username], { stdio: ["pipe", "pipe", "inherit"] });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.on("error", reject);
+        child.on("close", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`htpasswd exited with ${code}`))));
+        child.stdin.end(reg.password);
+    });
+    const others = (await readFile(env.REGISTRY_HTPASSWD, "utf8")).split("\n").filter((l) => l && !l.startsWith(`${reg.username}:`));
+    await writeFile(`${env.REGISTRY_HTPASSWD}.tmp`, [...others, line, ""].join("\n"));
+    await run("mv", [`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD]);
+}
+
+/**
+ * The proof: the Secret as the API server returns it is skopeo's auth file for the local
+ * registry's image, and a pod with no pull secrets of its own is admitted with them injected.
+ */
+async function prove(env: Record<string, string>, reg: LocalRegistry, secretNames: string[]): Promise<void> {
+    const work = await mkdtemp(path.join(tmpdir(), "registry-access-local-"));
+    try {
+        const { stdout } = await run("kubectl", ["get", "secret", secretNames[0], "-n", reg.namespace, "-o", "jsonpath={.data.\\.dockerconfigjson}"]);
+        const authfile = path.join(work, "auth.json");
+        await writeFile(authfile, Buffer.from(stdout, "base64"), { mode: 0o600 });
+        const image = `docker://${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}`;
+        const inspected = JSON.parse((await run("skopeo", ["inspect", "--authfile", authfile, "--cert-dir", env.REGISTRY_CERT_DIR, image])).stdout) as { Digest: string };
+        log(`skopeo pulled the manifest of ${image.slice(9)} (${inspected.Digest}) with Secret ${reg.namespace}/${secretNames[0]}`);
+
+        const pod = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "pull-probe", namespace: reg.namespace },
+            spec: { containers: [{ name: "app", image: `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}` }] },
+        };
+        const admitted = JSON.parse(
+            await new Promise<string>((resolve, reject) => {
+                const child = execFile("kubectl", ["create", "--dry-run=server", "-f", "-", "-o", "json"], (err, out) => (err ? reject(err) : resolve(out)));
+                child.stdin?.end(JSON.stringify(pod));
+            }),
+        ) as { spec: { imagePullSecrets?: { name: string }[] } };
+        const injected = (admitted.spec.imagePullSecrets ?? []).map((s) => s.name);
+        if (JSON.stringify(injected) !== JSON.stringify(secretNames)) {
+            throw new Error(`a pod in ${reg.namespace} was admitted with imagePullSecrets ${JSON.stringify(injected)}, not ${JSON.stringify(secretNames)}`);
+        }
+        log(`a pod created in ${reg.namespace} with no pull secrets of its own is admitted with imagePullSecrets ${injected.join(", ")} (server-side dry run)`);
+    } finally {
+        await rm(work, { recursive: true, force: true });
+    }
+}
+
+async function main(command: string | undefined): Promise<void> {
+    const stack = await projectStack(STACK, { envVars: { PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE } });
+    const print = (out: string) => process.stdout.write(out);
+    if (command === "up") {
+        const envFile = process.env.LOCAL_REGISTRY_ENV;
+        if (!envFile || !process.env.KUBECONFIG) {
+            throw new Error("run it as npm run up:local, which starts the local cluster and registry");
+        }
+        const env = parseEnv(await readFile(envFile, "utf8")) as Record<string, string>;
+        const reg = await localRegistry(stack);
+        await admitToRegistry(env, reg);
+        log(`pulumi up --yes --stack ${STACK} (KUBECONFIG=${process.env.KUBECONFIG})`);
+        const result = await stack.up({ onOutput: print, color: "never" });
+        process.stdout.write(`\nOutputs (pulumi stack output --stack ${STACK}):\n`);
+        for (const [key, output] of Object.entries(result.outputs)) {
+            process.stdout.write(`  ${key}: ${output.secret ? "[secret]" : JSON.stringify(output.value)}\n`);
+        }
+        await prove(env, reg, result.outputs.pullSecretNames.value as string[]);
+    } else if (command === "down") {
+        log(`pulumi destroy --yes --stack ${STACK}`);
+        await stack.destroy({ onOutput: print, color: "never" });
+    } else {
+        throw new Error("usage: local.js up|down");
+    }
+}
+
+main(process.argv[2]).catch((err: unknown) => {
+    // The engine has printed its own error already; this adds the one line saying what failed.
+    const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    log(`failed: ${message}`);
+    process.exitCode = 1;
+});

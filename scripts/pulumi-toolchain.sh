@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Builds the Pulumi CLI and the providers the program deploys with from their Go modules, through
+# the wrapper modules in toolchain/ (go.mod and go.sum committed, so the build is reviewable), and
+# registers the providers with the CLI so that the engine never tries to download one.
+#
+#   scripts/pulumi-toolchain.sh   build what is missing; the last line of stdout is the bin dir:
+#                                   export PATH="$(scripts/pulumi-toolchain.sh | tail -1):$PATH"
+#
+# Binaries are cached in $REGISTRY_ACCESS_CACHE/pulumi (default ~/.cache/registry-access), keyed by
+# release and by a hash of the wrapper module: a second run builds nothing, a version bump rebuilds
+# only what changed. A binary whose Go module the proxy does not serve is reported with the go
+# command's own error and not built; nothing stands in for it.
+#
+# Environment:
+#   GO             the go command (default: the newest of /usr/local/go/bin/go and `go` on PATH;
+#                  Debian's golang-go, which local-cluster.sh installs, is too old)
+#   PULUMI_HOME    where the CLI keeps its plugins (default ~/.pulumi)
+set -euo pipefail
+
+readonly LOG_NAME=pulumi-toolchain
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly CACHE="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/pulumi"
+readonly BIN="${CACHE}/bin"
+# The modules this program would need but the proxy does not serve (see README, "Deploying").
+readonly LANGUAGE_HOST_MODULE=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+# pulumi-random 4.21.2 (the @pulumi/random in package-lock.json) is commit 48ee6c4732b1 of
+# 2026-09-17T10:24:37Z (the proxy's answer for github.com/pulumi/pulumi-random@v4.21.2+incompatible).
+readonly RANDOM_MODULE=github.com/pulumi/pulumi-random/provider/v4@v4.0.0-20260917102437-48ee6c4732b1
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+
+# go1.26.8 -> 1026008, for comparing versions.
+go_version_number() {
+  local v
+  v="$("$1" env GOVERSION 2>/dev/null)" || return 1
+  v="${v#go}"
+  IFS=. read -r major minor patch <<<"${v}"
+  echo $((major * 1000000 + minor * 1000 + ${patch:-0}))
+}
+
+# The newest go among the candidates; the wrappers need 1.26.6 (pkg/v3's go.mod).
+find_go() {
+  local best="" best_n=0 candidate n
+  for candidate in ${GO:-} /usr/local/go/bin/go "$(command -v go || true)"; do
+    [[ -n "${candidate}" && -x "${candidate}" ]] || continue
+    n="$(go_version_number "${candidate}")" || continue
+    if ((n > best_n)); then
+      best="${candidate}" best_n="${n}"
+    fi
+  done
+  ((best_n >= 1026006)) || die "needs Go 1.26.6 or newer (found: ${best:-none}); install it from https://go.dev/dl or set GO=/path/to/go"
+  echo "${best}"
+}
+
+# Version of MODULE required by the wrapper module in DIR.
+required_version() {
+  awk -v m="$2" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$1/go.mod" | head -1
+}
+
+# The version the npm lockfile has for PACKAGE.
+npm_version() {
+  node -p "require('${ROOT}/package-lock.json').packages['node_modules/$1'].version"
+}
+
+# Short hash of the wrapper's files: a changed wrapper rebuilds even at the same release.
+wrapper_hash() {
+  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null) | sha256sum | cut -c1-12
+}
+
+# build NAME VERSION WRAPPER_DIR PACKAGE LDFLAGS [PREPARE]: builds NAME into the cache unless
+# there already; PREPARE, a function, runs in the writable build dir first. Prints the binary.
+build() {
+  local name="$1" version="$2" wrapper="$3" package="$4" ldflags="$5" prepare="${6:-}"
+  local dir="${CACHE}/${name}-${version}-$(wrapper_hash "${wrapper}")" t0
+  if [[ -x "${dir}/${name}" ]]; then
+    echo "${dir}/${name}"
+    return 0
+  fi
+  log "building ${name} ${version} from Go modules with $("${GO_CMD}" env GOVERSION) (first time on this machine: many minutes)"
+  t0="$(now_ms)"
+  rm -rf "${dir}.tmp"
+  mkdir -p "${dir}.tmp/src"
+  cp "${wrapper}"/go.mod "${wrapper}"/go.sum "${dir}.tmp/src/"
+  cp "${wrapper}"/*.go "${dir}.tmp/src/" 2>/dev/null || true
+  [[ -z "${prepare}" ]] || (cd "${dir}.tmp/src" && "${prepare}" "${version}")
+  (cd "${dir}.tmp/src" && CGO_ENABLED=0 "${GO_CMD}" build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w ${ldflags}" -o "${dir}.tmp/${name}" "${package}") >&2 ||
+    die "building ${name} ${version} failed (the go command's error is above)"
+  rm -rf "${dir}.tmp/src"
+  mv "${dir}.tmp" "${dir}"
+  log "built ${name} ${version} in $(fmt_s $(($(now_ms) - t0))) s"
+  echo "${dir}/${name}"
+}
+
+# The Kubernetes provider's main embeds its schema with the release version set, and its
+# terraform mapping compacted, as upstream's `go generate` makes them; the module zip has neither.
+kubernetes_generate() {
+  local version="$1" dir
+  "${GO_CMD}" mod download github.com/pulumi/pulumi-kubernetes/provider/v4
+  dir="$("${GO_CMD}" list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)/cmd/pulumi-resource-kubernetes"
+  node -e '
+    const fs = require("fs");
+    const [dir, version] = process.argv.slice(1);
+    const schema = JSON.parse(fs.readFileSync(`${dir}/schema.json`, "utf8"));
+    schema.version = version;
+    fs.writeFileSync("schema-embed.json", JSON.stringify(schema));
+    fs.writeFileSync("terraform-mapping-embed.json", JSON.stringify(JSON.parse(fs.readFileSync(`${dir}/terraform-mapping.json`, "utf8"))));
+  ' "${dir}" "${version}"
+}
+
+# Registers a provider binary under its version unless that exact binary is already registered.
+register_plugin() {
+  local name="$1" version="$2" binary="$3" installed
+  installed="${PULUMI_HOME:-${HOME}/.pulumi}/plugins/resource-${name}-v${version}/pulumi-resource-${name}"
+  if [[ -x "${installed}" ]] && cmp -s "${installed}" "${binary}"; then
+    return 0
+  fi
+  "${BIN}/pulumi" plugin install resource "${name}" "${version}" --file "${binary}" --reinstall >&2
+  log "registered pulumi-resource-${name} ${version} with the CLI"
+}
+
+# Says, with the go command's own error, why MODULE cannot be built here.
+report_unserved() {
+  local what="$1" module="$2" err
+  err="$("${GO_CMD}" mod download -json "${module}" 2>&1 | sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' | sed 's/\\n\\t/: /g')"
+  [[ -n "${err}" ]] || err="$("${GO_CMD}" list -m -versions "${module}" 2>&1 | tail -1)"
+  log "not built: ${what}: ${err}"
+}
+
+main() {
+  GO_CMD="$(find_go)"
+  readonly GO_CMD
+  local cli_version k8s_version k8s_npm cli kubernetes
+  command -v node >/dev/null || die "needs node (source scripts/setup.sh first)"
+
+  cli_version="$(required_version "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3)"
+  cli="$(build pulumi "${cli_version}" "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${cli_version}")"
+
+  # The provider module has no tags: its release is named in the wrapper's go.mod and must be the
+  # npm SDK's, or the engine would look for a plugin version nobody built.
+  k8s_version="$(sed -n 's|^// release: ||p' "${ROOT}/toolchain/pulumi-kubernetes/go.mod")"
+  k8s_npm="$(npm_version @pulumi/kubernetes)"
+  [[ "${k8s_version}" == "${k8s_npm}" ]] ||
+    die "toolchain/pulumi-kubernetes builds provider ${k8s_version} but package-lock.json has @pulumi/kubernetes ${k8s_npm}; change one to match the other"
+  kubernetes="$(build pulumi-resource-kubernetes "${k8s_version}" \
+    "${ROOT}/toolchain/pulumi-kubernetes" . \
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=${k8s_version}" kubernetes_generate)"
+
+  mkdir -p "${BIN}"
+  ln -sfn "${cli}" "${BIN}/pulumi"
+  register_plugin kubernetes "${k8s_version}" "${kubernetes}"
+
+  report_unserved "pulumi-resource-random $(npm_version @pulumi/random) (generatePassword needs it)" "${RANDOM_MODULE}"
+  report_unserved "pulumi-language-nodejs (\`pulumi up\` from the CLI needs it; scripts/stack.sh runs the program in-process instead)" "${LANGUAGE_HOST_MODULE}"
+  echo "${BIN}"
+}
+
+main "$@"

@@ -1,0 +1,121 @@
+/**
+ * Stacks of this program on the real engine for the cluster tests: the Pulumi CLI and the real
+ * Kubernetes provider, through the Automation API (deploy/engine.ts), with a file backend and the
+ * passphrase secrets provider in a temp folder, so tests never touch stacks/ or the user's state.
+ * Every line the engine prints is kept, for the leak checks.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
+import { configLeaves, OFFLINE_ENV, PROJECT } from "../../../deploy/engine";
+import program = require("../../../index");
+
+export const PASSPHRASE = "registry-access-cluster-tests";
+/** All stacks of this test process share one file backend, removed when the process ends. */
+const STATE = mkdtempSync(path.join(tmpdir(), "registry-access-engine-"));
+const BACKEND = path.join(STATE, "backend");
+mkdirSync(BACKEND);
+process.on("exit", () => rmSync(STATE, { recursive: true, force: true }));
+
+const ENV = { ...OFFLINE_ENV, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, PULUMI_BACKEND_URL: `file://${BACKEND}` };
+
+export interface CliResult {
+    code: number;
+    output: string;
+}
+
+export class TestStack {
+    /** Everything the engine printed for this stack, in order. */
+    readonly log: string[] = [];
+
+    private constructor(
+        readonly stack: Stack,
+        readonly workDir: string,
+    ) {}
+
+    /** A new stack NAME of this project with CONFIG (keys without the project prefix). */
+    static async create(name: string, config: Record<string, unknown>): Promise<TestStack> {
+        const workDir = path.join(STATE, name);
+        mkdirSync(workDir);
+        const stack = await LocalWorkspace.createStack(
+            { stackName: name, projectName: PROJECT, program },
+            { workDir, projectSettings: { name: PROJECT, runtime: "nodejs" }, secretsProvider: "passphrase", envVars: ENV },
+        );
+        const s = new TestStack(stack, workDir);
+        await s.setConfig(config);
+        return s;
+    }
+
+    get name(): string {
+        return this.stack.name;
+    }
+
+    /** Replaces the stack's config, leaf by leaf as `pulumi config set --path` writes it. */
+    async setConfig(config: Record<string, unknown>): Promise<void> {
+        const old = Object.keys(await this.stack.getAllConfig());
+        if (old.length > 0) {
+            await this.stack.removeAllConfig(old);
+        }
+        await this.stack.setAllConfig(configLeaves(config), true);
+    }
+
+    private record = (out: string) => {
+        this.log.push(out);
+    };
+
+    up(opts: { refresh?: boolean } = {}) {
+        return this.stack.up({ onOutput: this.record, color: "never", ...opts });
+    }
+
+    preview(opts: { expectNoChanges?: boolean; diff?: boolean } = {}) {
+        return this.stack.preview({ onOutput: this.record, color: "never", ...opts });
+    }
+
+    refresh(opts: { expectNoChanges?: boolean } = {}) {
+        return this.stack.refresh({ onOutput: this.record, color: "never", ...opts });
+    }
+
+    destroy() {
+        return this.stack.destroy({ onOutput: this.record, color: "never" });
+    }
+
+    /** `pulumi stack export` of this stack, as text. */
+    async exportText(): Promise<string> {
+        return JSON.stringify(await this.stack.exportStack());
+    }
+
+    /** The pulumi CLI itself, in this stack's project, its output kept in the log. */
+    cli(args: string[]): Promise<CliResult> {
+        return new Promise((resolve) => {
+            execFile(
+                "pulumi",
+                [...args, "--stack", this.name, "--non-interactive", "--color", "never"],
+                { cwd: this.workDir, env: { ...process.env, ...ENV }, maxBuffer: 64 * 1024 * 1024 },
+                (err, stdout, stderr) => {
+                    const output = `${stdout}${stderr}`;
+                    this.log.push(output);
+                    resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output });
+                },
+            );
+        });
+    }
+}
+
+/** The text of every file the file backend holds (state, history, backups). */
+export function backendFiles(): { file: string; text: string }[] {
+    const files: { file: string; text: string }[] = [];
+    const walk = (dir: string) => {
+        for (const entry of readdirSync(dir)) {
+            const p = path.join(dir, entry);
+            if (statSync(p).isDirectory()) {
+                walk(p);
+            } else {
+                files.push({ file: path.relative(BACKEND, p), text: readFileSync(p, "latin1") });
+            }
+        }
+    };
+    walk(BACKEND);
+    return files;
+}
