@@ -4,19 +4,32 @@
  * providers, and reaches the program through the Node SDK's own language server in this process
  * (`--client`), so no `pulumi-language-nodejs` binary is needed (README, "Deploying").
  */
+import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { type ConfigMap, LocalWorkspace, type LocalWorkspaceOptions, type Stack } from "@pulumi/pulumi/automation";
+import { type ConfigMap, LocalWorkspace, type LocalWorkspaceOptions, type ProjectSettings, type Stack } from "@pulumi/pulumi/automation";
+import { parse } from "yaml";
 import program = require("../index");
 
 export const PROJECT = "registry-access";
-/** The project's root (where Pulumi.yaml is), from this file or its compiled copy in build/. */
-export const ROOT = path.resolve(__dirname, __dirname.includes(`${path.sep}build${path.sep}`) ? "../.." : "..");
+/** The project's root (where Pulumi.yaml is), from this file or its compiled copy in build/deploy. */
+export const ROOT = path.resolve(__dirname, existsSync(path.join(__dirname, "../Pulumi.yaml")) ? ".." : "../..");
 
 /** Keeps the CLI off the network: plugins are the ones scripts/pulumi-toolchain.sh registered. */
 export const OFFLINE_ENV = {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
 };
+
+/**
+ * Pulumi.yaml's settings for a stack kept elsewhere: the same runtime and config (the provider
+ * settings among them), without the backend and the stack config folder.
+ */
+export function projectSettings(): ProjectSettings {
+    const settings = parse(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as ProjectSettings & { stackConfigDir?: string };
+    delete settings.backend;
+    delete settings.stackConfigDir;
+    return settings;
+}
 
 /** A stack of this project (stacks/Pulumi.<name>.yaml), selected or created. */
 export async function projectStack(stackName: string, opts: LocalWorkspaceOptions = {}): Promise<Stack> {

@@ -7,9 +7,9 @@
 #   scripts/local-cluster.sh down        stop it and remove its state
 #   scripts/local-cluster.sh kubeconfig  print the kubeconfig path
 #
-# Docker, kind, k3s and minikube are not needed: kube-apiserver and kube-controller-manager
-# are built once from Debian bookworm's `kubernetes` source package (1.20.2) and cached, and
-# etcd comes from `etcd-server`. There is no kubelet: Pods are admitted and stored, never run.
+# Docker, kind, k3s and minikube are not needed: Kubernetes (toolchain/kubernetes) and etcd
+# (toolchain/etcd) are built once from their Go modules and cached. There is no kubelet yet:
+# Pods are admitted and stored, never run.
 #
 # Environment:
 #   KUBECONFIG              if it names an existing file, `up` uses that cluster and starts nothing
@@ -23,9 +23,17 @@ readonly LOG_NAME=local-cluster
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-readonly K8S_VERSION=1.20.2
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+K8S_VERSION="$(required_version "${ROOT}/toolchain/kubernetes" k8s.io/kubernetes)"
+K8S_VERSION="${K8S_VERSION#v}"
+ETCD_VERSION="$(required_version "${ROOT}/toolchain/etcd" go.etcd.io/etcd/server/v3)"
+ETCD_VERSION="${ETCD_VERSION#v}"
+readonly K8S_VERSION ETCD_VERSION
 readonly CACHE_ROOT="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}"
-readonly BIN_DIR="${CACHE_ROOT}/kubernetes-${K8S_VERSION}/bin"
+# Keyed by both versions and the wrappers' go.sum: a bump rebuilds.
+BIN_DIR="${CACHE_ROOT}/kubernetes-${K8S_VERSION}-etcd-${ETCD_VERSION}-$(cat "${ROOT}"/toolchain/{kubernetes,etcd}/go.sum | sha256sum | cut -c1-12)/bin"
+readonly BIN_DIR
 STATE_DIR="$(realpath -m -- "${LOCAL_CLUSTER_DIR:-/tmp/registry-access-cluster}")"
 readonly STATE_DIR
 readonly KUBECONFIG_PATH="${STATE_DIR}/kubeconfig"
@@ -37,9 +45,7 @@ readonly TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 # cannot be holding them; if one is taken, the next free port above it is used.
 readonly DEFAULT_API_PORT=16443 DEFAULT_ETCD_PORT=12379 DEFAULT_PEER_PORT=12380
 readonly SERVICE_CIDR=10.0.0.0/24 SERVICE_IP=10.0.0.1
-readonly PACKAGES=(golang-go etcd-server dpkg-dev openssl)
-# Debian's Go (1.19), not whatever `go` is first on PATH: Kubernetes 1.20 is known to build with it.
-readonly GO=/usr/bin/go
+readonly PACKAGES=(openssl)
 # Stop order: clients first, etcd last.
 readonly PROCESSES=(controller-manager apiserver etcd)
 
@@ -62,12 +68,8 @@ kc() { kubectl --kubeconfig "${KUBECONFIG_PATH}" --request-timeout=5s "$@"; }
 
 apiserver_ready() { kc get --raw=/readyz >/dev/null 2>&1; }
 
-# ServiceAccount admission in 1.20 rejects Pods until the SA has its token Secret.
-default_sa_ready() {
-  local secret
-  secret="$(kc -n default get serviceaccount default -o 'jsonpath={.secrets[0].name}' 2>/dev/null)" || return 1
-  [[ -n "${secret}" ]] && kc -n default get secret "${secret}" >/dev/null 2>&1
-}
+# The serviceaccount controller is running once it has made default/default.
+default_sa_ready() { kc -n default get serviceaccount default >/dev/null 2>&1; }
 
 etcd_listening() { (: <"/dev/tcp/127.0.0.1/${ETCD_PORT}") 2>/dev/null; }
 
@@ -77,89 +79,34 @@ cluster_running() {
 
 # ---------------------------------------------------------------- build
 
-kubernetes_source_known() {
-  local out
-  out="$(apt-cache showsrc kubernetes 2>/dev/null)" && [[ "${out}" == *"Package: kubernetes"* ]]
-}
-
-# `apt-get source` needs a deb-src entry; bookworm images ship only `deb` ones.
-ensure_deb_src() {
-  kubernetes_source_known && return 0
-  local file=/etc/apt/sources.list.d/debian-bookworm-src.sources uri
-  # Same mirror as the existing `deb` entry, when there is one.
-  uri="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
-  log "adding a bookworm deb-src entry (${file}) for apt-get source kubernetes"
-  printf '%s\n' "Types: deb-src" "URIs: ${uri:-http://deb.debian.org/debian}" "Suites: bookworm" \
-    "Components: main" "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
-    as_root tee "${file}" >/dev/null
-  run_quiet as_root apt-get update -qq
-  kubernetes_source_known || die "apt-get still knows no source package 'kubernetes' after adding ${file}"
-}
-
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and etcd from their Go
+# modules through the wrappers in toolchain/ (go.mod and go.sum committed), once per version.
 build_binaries() {
-  if [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/kube-controller-manager" ]]; then
+  if [[ -x "${BIN_DIR}/kube-apiserver" && -x "${BIN_DIR}/etcd" ]]; then
     return 0
   fi
-  ensure_deb_src
-  local t0 src version
+  local go t0 ldflags pkg build_date
+  go="$(find_go)"
   t0="$(now_ms)"
   BUILD_WORK="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-k8s-build.XXXXXX")"
-  log "building kube-apiserver and kube-controller-manager v${K8S_VERSION} in ${BUILD_WORK} (once; a few minutes)"
-
-  (cd "${BUILD_WORK}" && run_quiet apt-get source -qq kubernetes)
-  src="$(find "${BUILD_WORK}" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' -print -quit)"
-  [[ -n "${src}" ]] || die "apt-get source kubernetes left no source tree in ${BUILD_WORK}"
-  version="$(dpkg-parsechangelog -l "${src}/debian/changelog" -S Version)"
-  [[ "${version}" == *"${K8S_VERSION}"* ]] ||
-    die "Debian's kubernetes source is ${version}, expected ${K8S_VERSION}; update K8S_VERSION"
-
-  (
-    # Kubernetes 1.20 builds in GOPATH mode only: with modules, -mod=vendor fails
-    # with "updates to go.mod needed".
-    export GOPATH="${BUILD_WORK}/gopath" GOCACHE="${BUILD_WORK}/gocache"
-    export GO111MODULE=off CGO_ENABLED=0 GOFLAGS="" GOPROXY=off
-    unset GOROOT
-    local k8s="${GOPATH}/src/k8s.io/kubernetes" dirs ldflags pkg major minor build_date
-    mkdir -p "${k8s%/*}"
-    mv "${src}" "${k8s}"
-    cd "${k8s}"
-
-    # pkg/generated/openapi/zz_generated.openapi.go is generated, not shipped; without it the
-    # build stops at "undefined: openapi.GetOpenAPIDefinitions". Generate it as upstream's
-    # Makefile.generated_files does: every package tagged +k8s:openapi-gen=, staging mapped
-    # to vendor/, minus code-generator and sample-apiserver (they carry their own).
-    "${GO}" build -o "${BUILD_WORK}/openapi-gen" ./vendor/k8s.io/kube-openapi/cmd/openapi-gen
-    dirs="$(grep -rl --include='*.go' --exclude-dir=vendor --exclude-dir=.git -e '+k8s:openapi-gen=' . |
-      sed -e 's|/[^/]*$||' | LC_ALL=C sort -u |
-      grep -Ev '^\./staging/src/k8s\.io/(code-generator|sample-apiserver)(/|$)' |
-      sed -e 's|^\./staging/src/|k8s.io/kubernetes/vendor/|' -e 's|^\./|k8s.io/kubernetes/|' |
-      paste -sd, -)"
-    run_quiet "${BUILD_WORK}/openapi-gen" \
-      --input-dirs "${dirs}" \
-      --output-base "${GOPATH}/src" \
-      --output-package k8s.io/kubernetes/pkg/generated/openapi \
-      --output-file-base zz_generated.openapi \
-      --go-header-file vendor/k8s.io/code-generator/hack/boilerplate.go.txt \
-      --report-filename "${BUILD_WORK}/openapi-violations.list"
-    # Upstream checks the same report against this list: a difference means the package
-    # set above drifted from theirs.
-    if ! diff -q "${BUILD_WORK}/openapi-violations.list" api/api-rules/violation_exceptions.list >/dev/null; then
-      log "warning: OpenAPI rule violations differ from api/api-rules/violation_exceptions.list"
-    fi
-
-    # Without these the servers report v0.0.0.
-    major="${K8S_VERSION%%.*}"
-    minor="${K8S_VERSION#*.}"
-    minor="${minor%%.*}"
-    build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    ldflags="-s -w"
-    for pkg in k8s.io/kubernetes/vendor/k8s.io/component-base/version \
-      k8s.io/kubernetes/vendor/k8s.io/client-go/pkg/version; do
-      ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=${major}"
-      ldflags+=" -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=archive -X ${pkg}.buildDate=${build_date}"
-    done
-    "${GO}" build -o "${BUILD_WORK}/bin/" -ldflags "${ldflags}" ./cmd/kube-apiserver ./cmd/kube-controller-manager
-  )
+  log "building Kubernetes v${K8S_VERSION} (apiserver, controller-manager, scheduler, kubelet) and etcd v${ETCD_VERSION} from Go modules with $("${go}" env GOVERSION) (once; many minutes)"
+  # Without these the servers report v0.0.0. The build date is the release's, so that two
+  # builds of one version are the same.
+  build_date="$(cd "${ROOT}/toolchain/kubernetes" && GOTOOLCHAIN=local "${go}" list -m -f '{{.Time.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+  ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X ${pkg}.gitVersion=v${K8S_VERSION} -X ${pkg}.gitMajor=${K8S_VERSION%%.*}"
+    ldflags+=" -X ${pkg}.gitMinor=$(cut -d. -f2 <<<"${K8S_VERSION}") -X ${pkg}.gitTreeState=archive -X ${pkg}.buildDate=${build_date}"
+  done
+  (cd "${ROOT}/toolchain/kubernetes" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+    "${go}" build -trimpath -ldflags "${ldflags}" -o "${BUILD_WORK}/bin/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet) >&2 ||
+    die "building Kubernetes v${K8S_VERSION} failed (the go command's error is above)"
+  log "Kubernetes built in $(fmt_s $(($(now_ms) - t0))) s"
+  (cd "${ROOT}/toolchain/etcd" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly CGO_ENABLED=0 \
+    "${go}" build -trimpath -ldflags "-s -w" -o "${BUILD_WORK}/bin/etcd" go.etcd.io/etcd/server/v3) >&2 ||
+    die "building etcd v${ETCD_VERSION} failed (the go command's error is above)"
 
   [[ "$("${BUILD_WORK}/bin/kube-apiserver" --version)" == "Kubernetes v${K8S_VERSION}" ]] ||
     die "the built kube-apiserver does not report v${K8S_VERSION}"
@@ -168,7 +115,7 @@ build_binaries() {
   # cache that looks warm but holds one binary or a truncated one.
   mkdir -p "${BIN_DIR%/*}"
   STAGED_BIN="$(mktemp -d "${BIN_DIR}.partial.XXXXXX")"
-  cp "${BUILD_WORK}/bin/kube-apiserver" "${BUILD_WORK}/bin/kube-controller-manager" "${STAGED_BIN}/"
+  cp "${BUILD_WORK}"/bin/* "${STAGED_BIN}/"
   chmod 0755 "${STAGED_BIN}" "${STAGED_BIN}"/*
   rm -rf "${BIN_DIR}"
   mv -T "${STAGED_BIN}" "${BIN_DIR}"
@@ -272,12 +219,10 @@ start_cluster() {
 
   # --endpoint-reconciler-type=none: otherwise the apiserver keeps writing a loopback
   # address into the `kubernetes` Endpoints, which validation rejects.
-  # --insecure-port=0: 1.20 would otherwise also serve plain HTTP on 8080.
   start_component apiserver "${BIN_DIR}/kube-apiserver" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
     --secure-port="${API_PORT}" \
-    --insecure-port=0 \
     --etcd-servers="http://127.0.0.1:${ETCD_PORT}" \
     --cert-dir="${STATE_DIR}/pki" \
     --tls-cert-file="${STATE_DIR}/pki/apiserver.crt" \
@@ -292,19 +237,18 @@ start_cluster() {
     --profiling=false
   wait_for "kube-apiserver /readyz on 127.0.0.1:${API_PORT}" apiserver_ready
 
-  # Only the controllers the tests rely on: `serviceaccount` creates `default` in each
-  # namespace, `serviceaccount-token` gives it the token Secret admission needs, and
-  # `namespace` empties and finalizes deleted namespaces (without it they stay Terminating).
-  # No ports of its own (--port=0 --secure-port=0).
+  # Only the controllers users rely on: `serviceaccount` creates `default` in each namespace,
+  # `serviceaccount-token` fills the token Secrets a user asks for, `namespace` empties and
+  # finalizes deleted namespaces (without it they stay Terminating), `job` runs Jobs' pods and
+  # `garbagecollector` deletes what an owner leaves behind. No port of its own (--secure-port=0).
   start_component controller-manager "${BIN_DIR}/kube-controller-manager" \
     --kubeconfig="${STATE_DIR}/controller-manager.kubeconfig" \
-    --controllers=serviceaccount,serviceaccount-token,namespace \
+    --controllers=serviceaccount,serviceaccount-token,namespace,job,garbagecollector \
     --leader-elect=false \
-    --port=0 \
     --secure-port=0 \
     --service-account-private-key-file="${STATE_DIR}/pki/sa.key" \
     --root-ca-file="${STATE_DIR}/pki/ca.crt"
-  wait_for "the default/default ServiceAccount and its token Secret" default_sa_ready
+  wait_for "the default/default ServiceAccount" default_sa_ready
 
   STARTING=0
   log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${peer_port}), state in ${STATE_DIR}"

@@ -33,34 +33,6 @@ readonly RANDOM_MODULE=github.com/pulumi/pulumi-random/provider/v4@v4.0.0-202609
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 
-# go1.26.8 -> 1026008, for comparing versions.
-go_version_number() {
-  local v
-  v="$("$1" env GOVERSION 2>/dev/null)" || return 1
-  v="${v#go}"
-  IFS=. read -r major minor patch <<<"${v}"
-  echo $((major * 1000000 + minor * 1000 + ${patch:-0}))
-}
-
-# The newest go among the candidates; the wrappers need 1.26.6 (pkg/v3's go.mod).
-find_go() {
-  local best="" best_n=0 candidate n
-  for candidate in ${GO:-} /usr/local/go/bin/go "$(command -v go || true)"; do
-    [[ -n "${candidate}" && -x "${candidate}" ]] || continue
-    n="$(go_version_number "${candidate}")" || continue
-    if ((n > best_n)); then
-      best="${candidate}" best_n="${n}"
-    fi
-  done
-  ((best_n >= 1026006)) || die "needs Go 1.26.6 or newer (found: ${best:-none}); install it from https://go.dev/dl or set GO=/path/to/go"
-  echo "${best}"
-}
-
-# Version of MODULE required by the wrapper module in DIR.
-required_version() {
-  awk -v m="$2" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$1/go.mod" | head -1
-}
-
 # The version the npm lockfile has for PACKAGE.
 npm_version() {
   node -p "require('${ROOT}/package-lock.json').packages['node_modules/$1'].version"
