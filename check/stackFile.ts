@@ -4,7 +4,7 @@
  * validation, and every problem is located at a line and column.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { ConfigError, ENCRYPTED_PLACEHOLDER, parseKeyPath, PROJECT, type Problem, type StackConfig, validateStackConfig } from "../components/config";
+import { ConfigError, ENCRYPTED_PLACEHOLDER, parseKeyPath, PROJECT, type Problem, setOwn, type StackConfig, validateStackConfig } from "../components/config";
 
 export interface Finding extends Problem {
     file: string;
@@ -79,7 +79,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
                 }),
             );
         }
-        raw[key] = js;
+        setOwn(raw, key, js);
     }
     if (hasSecure && !ENCRYPTION_KEYS.some((k) => root.has(k))) {
         findings.push(found(root, { path: "", message: "has secure values but no encryptionsalt, secretsprovider or encryptedkey", fix: "restore the stack's encryption settings from version control" }));

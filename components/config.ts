@@ -137,7 +137,8 @@ const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const isQualifiedName = (k: string) => QUALIFIED_NAME.test(k) && k.split("/").pop()!.length <= 63 && k.length <= 317;
 
-const metadataKey = z.string().refine(...rule(isQualifiedName, "is not a valid Kubernetes label or annotation key"));
+const INVALID_METADATA_KEY = "is not a valid Kubernetes label or annotation key";
+const metadataKey = z.string().refine(...rule(isQualifiedName, INVALID_METADATA_KEY));
 
 const registrySchema = z.strictObject({
     server: z
@@ -223,10 +224,15 @@ export function fromPulumiConfig(entries: Record<string, string>): Record<string
     for (const [fullKey, value] of Object.entries(entries)) {
         if (fullKey.startsWith(`${PROJECT}:`)) {
             const key = fullKey.slice(PROJECT.length + 1);
-            raw[key] = parseConfigValue(key, value);
+            setOwn(raw, key, parseConfigValue(key, value));
         }
     }
     return raw;
+}
+
+/** raw[key] = value, as an own property even for `__proto__` (an assignment would set the prototype). */
+export function setOwn(raw: Record<string, unknown>, key: string, value: unknown): void {
+    Object.defineProperty(raw, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function parseConfigValue(key: string, value: string): unknown {
@@ -322,17 +328,18 @@ export function parseKeyPath(path: string): (string | number)[] {
 
 /** The fix for a key path: the field's hint with the tenant and entry filled in. */
 function fixFor(path: readonly PropertyKey[]): string {
-    const field = [...path].reverse().find((p): p is string => typeof p === "string" && p in FIX) ?? "";
+    // Own keys only: a label named `constructor` must not find Object's.
+    const field = [...path].reverse().find((p): p is string => typeof p === "string" && Object.hasOwn(FIX, p)) ?? "";
     const tenant = path[0] === "tenants" && typeof path[1] === "number" ? `tenants[${path[1]}].` : "";
     const registryAt = path.findIndex((p) => p === "registries" || p === "sharedRegistries");
     const registry = registryAt >= 0 ? keyPath(path.slice(0, registryAt + 2)) : `${tenant}registries[0]`;
-    return (FIX[field] ?? "see the config reference in README.md").replace("{T}", tenant).replace("{R}", registry);
+    return (Object.hasOwn(FIX, field) ? FIX[field] : "see the config reference in README.md").replace("{T}", tenant).replace("{R}", registry);
 }
 
 /** The raw value at a path, to tell a missing key from a wrong type (issues carry no input). */
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
     return path.reduce<unknown>(
-        (v, k) => (typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined),
+        (v, k) => (typeof v === "object" && v !== null && Object.hasOwn(v, k) ? (v as Record<PropertyKey, unknown>)[k] : undefined),
         raw,
     );
 }
@@ -499,7 +506,12 @@ function crossProblems(raw: unknown): Problem[] {
         }
         const adopting = tenant.value.createNamespace === false || tenant.value.createNamespace === "false";
         for (const key of ["labels", "annotations"]) {
-            if (adopting && tenant.value[key] !== undefined) {
+            const map = tenant.value[key];
+            // Zod's record skips a `__proto__` key without a word; it is no valid key either.
+            if (typeof map === "object" && map !== null && Object.hasOwn(map, "__proto__")) {
+                problems.push({ path: `${at(key)}.__proto__`, message: INVALID_METADATA_KEY, fix: FIX[key] });
+            }
+            if (adopting && map !== undefined) {
                 problems.push({
                     path: at(key),
                     message: "only applies to a namespace this stack creates (createNamespace is false)",

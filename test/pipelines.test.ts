@@ -40,13 +40,14 @@ function readYaml(rel: string): Obj {
 }
 
 /** Stack names with a config file in Pulumi.yaml's stackConfigDir. */
+/** The environments' stacks: every stack file but `local`, which only `npm run up:local` deploys. */
 function stackFiles(): Map<string, string> {
     const project = obj(parse(readText("Pulumi.yaml")));
     const dir = str(project.stackConfigDir) ?? ".";
     const found = new Map<string, string>();
     for (const file of fs.readdirSync(path.join(ROOT, dir))) {
         const m = /^Pulumi\.(.+)\.ya?ml$/.exec(file);
-        if (m) found.set(m[1], path.join(dir, file));
+        if (m && m[1] !== "local") found.set(m[1], path.join(dir, file));
     }
     return found;
 }
