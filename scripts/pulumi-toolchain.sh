@@ -98,8 +98,9 @@ register_plugin() {
 # Says, with the go command's own error, why MODULE cannot be built here.
 report_unserved() {
   local what="$1" module="$2" err
-  err="$("${GO_CMD}" mod download -json "${module}" 2>&1 | sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' | sed 's/\\n\\t/: /g')"
-  [[ -n "${err}" ]] || err="$("${GO_CMD}" list -m -versions "${module}" 2>&1 | tail -1)"
+  # The go command fails here by design: its error is the report.
+  err="$({ "${GO_CMD}" mod download -json "${module}" 2>&1 || true; } | sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' | sed 's/\\n\\t/: /g')"
+  [[ -n "${err}" ]] || err="$({ "${GO_CMD}" list -m -versions "${module}" 2>&1 || true; } | sed 's/^[[:space:]]*//' | paste -sd ' ')"
   log "not built: ${what}: ${err}"
 }
 
@@ -128,7 +129,7 @@ main() {
   register_plugin kubernetes "${k8s_version}" "${kubernetes}"
 
   report_unserved "pulumi-resource-random $(npm_version @pulumi/random) (generatePassword needs it)" "${RANDOM_MODULE}"
-  report_unserved "pulumi-language-nodejs (\`pulumi up\` from the CLI needs it; scripts/stack.sh runs the program in-process instead)" "${LANGUAGE_HOST_MODULE}"
+  report_unserved "pulumi-language-nodejs (\`pulumi up\` run by hand needs it; npm run up:local and the tests run the program in-process through the Automation API instead)" "${LANGUAGE_HOST_MODULE}"
   echo "${BIN}"
 }
 

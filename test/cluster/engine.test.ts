@@ -9,9 +9,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { leakForms } from "../support/secrets";
-import { deleteNamespaces, eventually, getObject, kubectl, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
-import { backendFiles, TestStack } from "./support/engine";
+import { deleteNamespaces, eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
+import { backendFiles, randomProviderMissing, TestStack } from "./support/engine";
 import { freshName } from "./support/names";
+import { loadRegistryEnv } from "./support/registryEnv";
 
 const registry = (server: string, password: string) => ({ server, username: "puller", password });
 
@@ -153,4 +154,132 @@ describe("what only the real engine shows", function () {
             process.kill(pid, "SIGCONT");
         }
     });
+
+    describe("6. a protected stack refuses to destroy before deleting anything", () => {
+        const ways: [string, (stack: TestStack) => Promise<unknown>][] = [
+            ["pulumi destroy (with its preview)", (stack) => stack.cli(["destroy", "--yes"]).then((r) => (r.code === 0 ? r : Promise.reject(new Error(r.output))))],
+            ["pulumi destroy --skip-preview", (stack) => stack.cli(["destroy", "--yes", "--skip-preview"]).then((r) => (r.code === 0 ? r : Promise.reject(new Error(r.output))))],
+            ["the Automation API's destroy", (stack) => stack.destroy()],
+        ];
+        for (const [way, destroy] of ways) {
+            it(`through ${way}`, async () => {
+                const ns = namespace("protect");
+                const stack = await TestStack.create(ns, { namespace: ns, protectNamespaces: true, registries: [registry("registry.example.org", "pw")] });
+                await stack.up();
+                const before = await getObject("secret", ns, "regcred-registry-example-org");
+                await assert.rejects(destroy(stack), /protected/);
+                const after = await getObject("secret", ns, "regcred-registry-example-org");
+                assert.equal(after?.metadata.uid, before?.metadata.uid, "the Secret was deleted");
+                assert.deepEqual(pullSecretNames(await serviceAccount(ns)), ["regcred-registry-example-org"], "the ServiceAccount's list was relinquished");
+                assert.ok(await getObject("namespace", undefined, ns));
+            });
+        }
+    });
+
+    it("7. createNamespace: true on a namespace that exists: preview and up say so, import adopts it with no diff", async () => {
+        const ns = namespace("exists");
+        await kubectlNamespace(ns);
+        const stack = await TestStack.create(ns, { namespace: ns, registries: [registry("registry.example.org", "pw")] });
+        const preview = await stack.preview();
+        const upError = await stack.up().then(
+            () => undefined,
+            (e: unknown) => e as Error,
+        );
+        report("createNamespace on an existing namespace", { previewCreates: preview.changeSummary.create, up: upError ? firstLines(upError.message) : "succeeded" });
+        assert.ok(upError, "up took an existing namespace over without a word");
+        assert.match(upError.message, /already exists/);
+        const urn = await componentUrn(stack);
+        const imported = await stack.cli(["import", "kubernetes:core/v1:Namespace", ns, ns, "--parent", urn, "--yes", "--generate-code=false"]);
+        assert.equal(imported.code, 0, imported.output);
+        await stack.up();
+        await stack.preview({ expectNoChanges: true });
+    });
+
+    it("8. a Secret made by kubectl create secret docker-registry with the same inputs imports with no diff", async () => {
+        const ns = namespace("import");
+        await kubectlNamespace(ns);
+        const cred = { server: "registry.example.org", username: "puller", password: "Imp0rt-me-pw", email: "ops@example.org" };
+        await kubectl(["create", "secret", "docker-registry", "regcred-registry-example-org", "-n", ns, `--docker-server=${cred.server}`, `--docker-username=${cred.username}`, `--docker-password=${cred.password}`, `--docker-email=${cred.email}`]);
+        const uid = (await getObject("secret", ns, "regcred-registry-example-org"))?.metadata.uid;
+        const stack = await TestStack.create(ns, { namespace: ns, createNamespace: false, registries: [cred] });
+        const upError = await stack.up().then(
+            () => undefined,
+            (e: unknown) => e as Error,
+        );
+        report("a kubectl-made Secret of the same name", { up: upError ? firstLines(upError.message) : "succeeded" });
+        assert.ok(upError, "up took the kubectl-made Secret over without a word");
+        const urn = await componentUrn(stack);
+        const imported = await stack.cli(["import", "kubernetes:core/v1:Secret", `${ns}/regcred-registry-example-org`, `${ns}/regcred-registry-example-org`, "--parent", urn, "--yes", "--generate-code=false"]);
+        assert.equal(imported.code, 0, imported.output);
+        await stack.preview({ expectNoChanges: true });
+        await stack.up();
+        assert.equal((await getObject("secret", ns, "regcred-registry-example-org"))?.metadata.uid, uid, "the Secret was replaced");
+        for (const form of leakForms(cred)) {
+            assert.ok(!(await stack.exportText()).includes(form), "the imported Secret's data is in plaintext in the state");
+        }
+    });
+
+    it("9. verifyCredentials: a real preview with a wrong password fails before anything is declared", async () => {
+        const env = await loadRegistryEnv();
+        const ns = namespace("verify");
+        const wrong = `${env.REGISTRY_PASSWORD}-wrong`;
+        const stack = await TestStack.create(ns, {
+            namespace: ns,
+            verifyCredentials: true,
+            caBundle: readFileSync(env.REGISTRY_CA, "utf8"),
+            registries: [{ server: env.REGISTRY_BASIC_HOST, username: env.REGISTRY_USER, password: wrong }],
+        });
+        await assert.rejects(stack.preview(), /registry credentials failed verification/);
+        const text = stack.log.join("");
+        assert.match(text, /registry-access:registries\[0\]: 127\.0\.0\.1:\d+: credentials rejected \(HTTP 401/);
+        assert.match(text, /Resources:\s+\+ 1 to create\s+1 errored/, "something besides the stack was declared");
+        for (const form of leakForms({ server: env.REGISTRY_BASIC_HOST, username: env.REGISTRY_USER, password: wrong })) {
+            assert.ok(!text.includes(form), "the password was printed");
+        }
+        // The right password passes the same preview.
+        await stack.setConfig({
+            namespace: ns,
+            verifyCredentials: true,
+            caBundle: readFileSync(env.REGISTRY_CA, "utf8"),
+            registries: [{ server: env.REGISTRY_BASIC_HOST, username: env.REGISTRY_USER, password: env.REGISTRY_PASSWORD }],
+        });
+        const preview = await stack.preview();
+        assert.equal(preview.changeSummary.create, 5);
+    });
+
+    it("10. generated credentials: the random provider makes the password and its bcrypt hash", async function () {
+        const missing = await randomProviderMissing();
+        if (missing) {
+            this.test!.title += ` (not run: ${missing})`;
+            this.skip();
+        }
+        const ns = namespace("generated");
+        const stack = await TestStack.create(ns, { namespace: ns, registries: [{ server: "registry.example.org", generatePassword: true }] });
+        const result = await stack.up();
+        const generated = result.outputs.generatedCredentials;
+        assert.ok(generated.secret, "generatedCredentials is not secret");
+        const credential = (generated.value as Record<string, Record<string, { password: string; htpasswd: string }>>)[ns]["regcred-registry-example-org"];
+        assert.match(credential.password, /^[A-Za-z0-9]{32}$/);
+        assert.match(credential.htpasswd, new RegExp(`^${ns}:\\$2[aby]\\$`));
+    });
 });
+
+/** The URN of the stack's one RegistryAccess component. */
+async function componentUrn(stack: TestStack): Promise<string> {
+    const state = JSON.parse(await stack.exportText()) as { deployment: { resources?: { urn: string; type: string }[] } };
+    const component = state.deployment.resources?.find((r) => r.type === "registry-access:index:RegistryAccess");
+    assert.ok(component, "the component is not in the state");
+    return component.urn;
+}
+
+const firstLines = (text: string) =>
+    text
+        .split("\n")
+        .filter((l) => /error|already exists|protected/i.test(l))
+        .slice(0, 3)
+        .join(" | ");
+
+/** What the real engine did where the docs had to be told, printed with the test results. */
+function report(what: string, details: Record<string, unknown>): void {
+    process.stdout.write(`      [engine] ${what}: ${JSON.stringify(details)}\n`);
+}
