@@ -22,12 +22,13 @@ export const OFFLINE_ENV = {
 
 /**
  * Pulumi.yaml's settings for a stack kept elsewhere: the same runtime and config (the provider
- * settings among them), without the backend and the stack config folder.
+ * settings among them), without the backend, the stack config folder and the entry point.
  */
 export function projectSettings(): ProjectSettings {
     const settings = parse(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as ProjectSettings & { stackConfigDir?: string };
     delete settings.backend;
     delete settings.stackConfigDir;
+    delete settings.main;
     return settings;
 }
 

@@ -207,7 +207,7 @@ start_cluster() {
   STARTING=1
 
   # Client and peer URLs on loopback only; one member, data in the state dir.
-  start_component etcd etcd --name=registry-access \
+  start_component etcd "${BIN_DIR}/etcd" --name=registry-access \
     --data-dir="${STATE_DIR}/etcd" \
     --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
     --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
