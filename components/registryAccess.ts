@@ -39,7 +39,11 @@ export interface RegistryAccessArgs {
     /** Labels and annotations of a created Namespace. */
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    /** Protect the created Namespace from deletion (Pulumi `protect`). @default false */
+    /**
+     * Protect a created Namespace and everything in it from deletion (Pulumi `protect` on the
+     * component, which its children inherit); an adopted namespace is never deleted anyway.
+     * @default false
+     */
     protectNamespace?: boolean;
     /** One Secret per registry, all listed in each ServiceAccount's imagePullSecrets. */
     registries: PullSecretArgs[];
@@ -90,7 +94,12 @@ export class RegistryAccess extends pulumi.ComponentResource {
     readonly generatedCredentials: pulumi.Output<Record<string, GeneratedCredential>>;
 
     constructor(name: string, args: RegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("registry-access:index:RegistryAccess", name, {}, opts);
+        // `protect` goes on the component, so that every child inherits it: the engine checks it
+        // per delete step and deletes dependents first, so with only the Namespace protected a
+        // destroy without a preview (--skip-preview, the Automation API) deleted the Secrets and
+        // relinquished the ServiceAccounts before refusing at the Namespace.
+        const protect = args.protectNamespace === true && args.createNamespace !== false;
+        super("registry-access:index:RegistryAccess", name, {}, { protect, ...opts });
 
         // Children of an adopted namespace only need its name; a created one must also be
         // created before, and deleted after, everything in it.
@@ -100,7 +109,7 @@ export class RegistryAccess extends pulumi.ComponentResource {
                 : new k8s.core.v1.Namespace(
                       name,
                       { metadata: { name: args.namespace, labels: nonEmpty(args.labels), annotations: nonEmpty(args.annotations) } },
-                      { parent: this, protect: args.protectNamespace },
+                      { parent: this },
                   );
         const namespace = ns ? ns.metadata.name : pulumi.output(args.namespace);
         const inNamespace = { parent: this, dependsOn: ns ? [ns] : [] };

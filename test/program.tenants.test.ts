@@ -63,6 +63,19 @@ describe("program with tenants (mocks)", function () {
         assert.deepEqual(namespaces[1].inputs.metadata, { name: "team-b" });
     });
 
+    it("protects everything in a created namespace, so no way of running destroy deletes part of it; nothing in an adopted one", () => {
+        // Every resource's name starts with its tenant's namespace (children: namespace/object).
+        const tenantOf = (name: string) => name.split("/")[0];
+        const protectedBy = new Map<string, boolean[]>();
+        for (const r of base.resources.filter((x) => x.type.startsWith("kubernetes:") || x.type.startsWith("random:") || x.type.startsWith("registry-access:"))) {
+            const tenant = tenantOf(r.name);
+            protectedBy.set(tenant, [...(protectedBy.get(tenant) ?? []), r.protect]);
+        }
+        assert.deepEqual([...protectedBy.keys()], ["team-a", "team-b", "team-c"]);
+        assert.ok(protectedBy.get("team-a")!.every(Boolean) && protectedBy.get("team-b")!.every(Boolean), "a resource of a created namespace is not protected");
+        assert.ok(!protectedBy.get("team-c")!.some(Boolean), "a resource of an adopted namespace is protected");
+    });
+
     it("gives each tenant the shared registries and its own, each Secret in its namespace", () => {
         const secrets = ofType(base, SECRET).map((s) => `${(s.inputs.metadata as { namespace: string }).namespace}/${(s.inputs.metadata as { name: string }).name}`);
         assert.deepEqual(secrets, [

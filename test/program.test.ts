@@ -71,6 +71,15 @@ describe("program (index.ts under Pulumi mocks)", function () {
             assert.deepEqual(ofType(r, NAMESPACE)[0].inputs, { apiVersion: "v1", kind: "Namespace", metadata: { name: "xnat-jobs" } });
         });
 
+        it("protects nothing and retains nothing on delete unless configured", () => {
+            for (const r of [results.twoRegistries, results.adopted]) {
+                assert.deepEqual(
+                    r.resources.filter((x) => x.protect || x.retainOnDelete).map((x) => x.name),
+                    [],
+                );
+            }
+        });
+
         it("writes each Secret as kubectl would, in the namespace, with its data secret", async () => {
             const secrets = ofType(results.twoRegistries, SECRET);
             for (const [i, s] of secrets.entries()) {

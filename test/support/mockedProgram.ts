@@ -90,7 +90,8 @@ async function main(): Promise<void> {
             inputs: recorded?.inputs ?? {},
             parent: opts.parent ? await urnOf(opts.parent) : undefined,
             dependsOn: await Promise.all((Array.isArray(deps) ? deps : [deps]).map(async (d) => urnOf(await resolve(d)))),
-            protect: opts.protect ?? false,
+            // The SDK's effective value, which it registers: given, or inherited from the parent.
+            protect: (resource as unknown as { __protect?: boolean }).__protect ?? false,
             retainOnDelete: opts.retainOnDelete ?? false,
         });
     }

@@ -81,13 +81,20 @@ export class TestStack {
         return this.stack.destroy({ onOutput: this.record, color: "never" });
     }
 
-    /** `pulumi stack export` of this stack, as text. */
+    /**
+     * `pulumi stack export` of this stack, as text: secrets encrypted, as the state holds them
+     * (the Automation API's exportStack() passes --show-secrets).
+     */
     async exportText(): Promise<string> {
-        return JSON.stringify(await this.stack.exportStack());
+        const result = await this.cli(["stack", "export"], { record: false });
+        if (result.code !== 0) {
+            throw new Error(`pulumi stack export failed: ${result.output}`);
+        }
+        return result.output;
     }
 
-    /** The pulumi CLI itself, in this stack's project, its output kept in the log. */
-    cli(args: string[]): Promise<CliResult> {
+    /** The pulumi CLI itself, in this stack's project, its output kept in the log unless told not to. */
+    cli(args: string[], { record = true } = {}): Promise<CliResult> {
         return new Promise((resolve) => {
             execFile(
                 "pulumi",
@@ -95,7 +102,9 @@ export class TestStack {
                 { cwd: this.workDir, env: { ...process.env, ...ENV }, maxBuffer: 64 * 1024 * 1024 },
                 (err, stdout, stderr) => {
                     const output = `${stdout}${stderr}`;
-                    this.log.push(output);
+                    if (record) {
+                        this.log.push(output);
+                    }
                     resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output });
                 },
             );
