@@ -107,12 +107,9 @@ async function main(command: string | undefined): Promise<void> {
         const env = parseEnv(await readFile(envFile, "utf8")) as Record<string, string>;
         const reg = await localRegistry(stack);
         await admitToRegistry(env, reg);
-        log(`pulumi up --yes --stack ${STACK} (KUBECONFIG=${process.env.KUBECONFIG})`);
-        const result = await stack.up({ onOutput: print, color: "never" });
-        process.stdout.write(`\nOutputs (pulumi stack output --stack ${STACK}):\n`);
-        for (const [key, output] of Object.entries(result.outputs)) {
-            process.stdout.write(`  ${key}: ${output.secret ? "[secret]" : JSON.stringify(output.value)}\n`);
-        }
+        // --refresh: a local cluster started afresh holds nothing of what the state remembers.
+        log(`pulumi up --yes --refresh --diff --stack ${STACK} (KUBECONFIG=${process.env.KUBECONFIG})`);
+        const result = await stack.up({ onOutput: print, color: "never", refresh: true, diff: true });
         await prove(env, reg, result.outputs.pullSecretNames.value as string[]);
     } else if (command === "down") {
         log(`pulumi destroy --yes --stack ${STACK}`);

@@ -24,6 +24,9 @@ _ra_setup() {
     (cd "$root" && npm ci --no-audit --no-fund) >&2 || return 1
   fi
   _ra_pulumi "$root" "$cache" || return 1
+  # The default backend (Pulumi.yaml: file://~/.pulumi-registry-access) must exist: the CLI does
+  # not create it ("unable to open state directory").
+  [ -n "${PULUMI_BACKEND_URL:-}" ] || mkdir -p "$HOME/.pulumi-registry-access"
 }
 
 # The Pulumi CLI, in this order: one already on PATH (or in ~/.pulumi/bin); the official

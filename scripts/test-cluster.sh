@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# npm run test:cluster: the suite against real servers. Starts a local control plane unless
-# KUBECONFIG already names a cluster, and the private registries; stops what it started
-# whatever the outcome.
+# npm run test:cluster: the suite against real servers, deploying with the real Pulumi engine and
+# providers. Starts a local control plane unless KUBECONFIG already names a cluster, and the
+# private registries; stops what it started whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+command -v pulumi >/dev/null || {
+  echo "test:cluster: no pulumi on PATH; run: source scripts/setup.sh" >&2
+  exit 1
+}
 
 started_cluster=0
 cleanup() {
@@ -24,4 +29,4 @@ export LOCAL_REGISTRY_ENV
 
 start=$SECONDS
 npx mocha --no-config --timeout 180000 --enable-source-maps 'build/test/cluster/*.test.js'
-echo "test:cluster: suite ran in $((SECONDS - start)) s against $(kubectl version -o json 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).serverVersion.gitVersion')" >&2
+echo "test:cluster: suite ran in $((SECONDS - start)) s against $(kubectl version -o json 2>/dev/null | node -p 'JSON.parse(require("fs").readFileSync(0)).serverVersion.gitVersion') with pulumi $(pulumi version)" >&2

@@ -5,7 +5,7 @@
  * provider (support/engine.ts) on a real API server.
  */
 import * as assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { leakForms } from "../support/secrets";
@@ -22,6 +22,14 @@ function watchSecrets(namespace: string): { events: () => string[]; stop: () => 
     const child: ChildProcess = spawn("kubectl", ["get", "secrets", "-n", namespace, "--watch-only", "--output-watch-events", "-o", "jsonpath={.type} {.object.metadata.name}{\"\\n\"}"]);
     child.stdout?.on("data", (d: Buffer) => lines.push(...d.toString().split("\n").filter(Boolean)));
     return { events: () => lines, stop: () => child.kill() };
+}
+
+/** The pids of the processes whose command line matches PATTERN. */
+function pgrep(pattern: string): number[] {
+    return spawnSync("pgrep", ["-f", pattern], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter(Boolean)
+        .map(Number);
 }
 
 /** The local control plane's controller-manager, when the suite started it (for pausing it). */
@@ -258,6 +266,44 @@ describe("what only the real engine shows", function () {
         });
         const preview = await stack.preview();
         assert.equal(preview.changeSummary.create, 5);
+    });
+
+    it("11. an engine killed mid-up (SIGKILL): pulumi cancel, refresh and up converge, nothing lost or duplicated", async () => {
+        const ns = namespace("killed");
+        const registries = [1, 2, 3, 4, 5, 6].map((i) => registry(`r${i}.example.org`, `pw-${i}`));
+        const stack = await TestStack.create(ns, { namespace: ns, registries });
+        let killed: number[] = [];
+        const up = stack.stack.up({
+            color: "never",
+            onOutput: (out) => {
+                // Once the first Secret exists, the engine (and the provider it started) dies at once.
+                if (killed.length === 0 && /Secret \S+ created/.test(out)) {
+                    killed = pgrep(`pulumi up .*--stack ${ns} `);
+                    for (const pid of killed) {
+                        spawnSync("pkill", ["-KILL", "-P", String(pid)]);
+                        process.kill(pid, "SIGKILL");
+                    }
+                }
+            },
+        });
+        await assert.rejects(up, /SIGKILL/);
+        assert.ok(killed.length > 0, "the engine was never killed");
+        // The lock the dead engine held stops the next run, saying what to do.
+        await assert.rejects(stack.up(), /the stack is currently locked[\s\S]*pulumi cancel/);
+        // The recovery the README gives.
+        for (const args of [["cancel", "--yes"], ["refresh", "--yes", "--clear-pending-creates"]]) {
+            const r = await stack.cli(args);
+            assert.equal(r.code, 0, r.output);
+        }
+        await stack.up();
+        await stack.preview({ expectNoChanges: true });
+        const secrets = JSON.parse(await kubectl(["get", "secrets", "-n", ns, "-o", "json"])) as { items: { metadata: { name: string } }[] };
+        const names = registries.map((r) => `regcred-${r.server.replaceAll(".", "-")}`);
+        assert.deepEqual(secrets.items.map((x) => x.metadata.name).filter((n) => n.startsWith("regcred-")).sort(), [...names].sort());
+        assert.deepEqual(pullSecretNames(await serviceAccount(ns)), names);
+        const state = JSON.parse(await stack.exportText()) as { deployment: { resources: { type: string }[]; pending_operations?: unknown[] } };
+        assert.equal(state.deployment.resources.filter((r) => r.type === "kubernetes:core/v1:Secret").length, 6, "Secrets lost or duplicated in the state");
+        assert.deepEqual(state.deployment.pending_operations ?? [], []);
     });
 
     it("10. generated credentials: the random provider makes the password and its bcrypt hash", async function () {
