@@ -4,7 +4,7 @@
  * validation, and every problem is located at a line and column.
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type Pair, type YAMLMap } from "yaml";
-import { ConfigError, ENCRYPTED_PLACEHOLDER, parseKeyPath, PROJECT, type Problem, setOwn, type StackConfig, validateStackConfig } from "../components/config";
+import { ConfigError, ENCRYPTED_PLACEHOLDER, parseKeyPath, parseConfigValue, PROJECT, type Problem, setOwn, type StackConfig, validateStackConfig } from "../components/config";
 
 export interface Finding extends Problem {
     file: string;
@@ -169,9 +169,30 @@ function toConfigValue(node: Node | null | undefined, path: string) {
         if (key === "password" && isScalar(n) && n.value !== null && n.value !== "") {
             plaintextPasswords.push({ path: p, node: n });
         }
+        // A whole key set as a JSON string is read as the program reads it, passwords included.
+        if (p === path && isScalar(n) && typeof n.value === "string") {
+            const parsed = parseConfigValue(path, n.value);
+            if (parsed !== n.value) {
+                plaintextPasswords.push(...passwordsIn(parsed, p).map((at) => ({ path: at, node: n })));
+            }
+            return parsed;
+        }
         return isScalar(n) ? n.value : n?.toJSON();
     };
     return { value: walk(node, path, path), secure, plaintextPasswords };
+}
+
+/** The key paths of the non-empty `password` strings in a plain value. */
+function passwordsIn(value: unknown, path: string): string[] {
+    if (Array.isArray(value)) {
+        return value.flatMap((v, i) => passwordsIn(v, `${path}[${i}]`));
+    }
+    if (typeof value === "object" && value !== null) {
+        return Object.entries(value).flatMap(([k, v]) =>
+            k === "password" && typeof v === "string" && v !== "" ? [`${path}.${k}`] : passwordsIn(v, `${path}.${k}`),
+        );
+    }
+    return [];
 }
 
 /** The deepest node that exists along a key path (`tenants[1].registries[0].username`). */

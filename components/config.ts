@@ -235,7 +235,11 @@ export function setOwn(raw: Record<string, unknown>, key: string, value: unknown
     Object.defineProperty(raw, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function parseConfigValue(key: string, value: string): unknown {
+/**
+ * A config value as the program reads it: booleans parsed, structured keys' JSON strings parsed as
+ * Pulumi's getObject does (`pulumi config set registries '[...]'` stores the list as a string).
+ */
+export function parseConfigValue(key: string, value: string): unknown {
     if (BOOLEAN_KEYS.has(key)) {
         return value === "true" ? true : value === "false" ? false : value;
     }

@@ -1,7 +1,9 @@
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { fromPulumiConfig, validateStackConfig } from "../components/config";
 
 const ROOT = path.resolve(__dirname, "../..");
 const CLI = path.join(ROOT, "build/check/cli.js");
@@ -73,6 +75,22 @@ describe("npm run check (the offline stack check, end to end)", function () {
         const missing = await check(["qa"]);
         assert.equal(missing.code, 1);
         assert.match(missing.stdout, /^stacks\/Pulumi\.qa\.yaml:1:1 \(file\): does not exist/);
+    });
+
+    it("reads a registry list written as a JSON string as the program does (pulumi config set registries '[...]')", async () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "registry-access-json-"));
+        try {
+            const list = [{ server: "registry.example.org", username: "puller", generatePassword: { length: 24 } }];
+            const file = path.join(dir, "Pulumi.json.yaml");
+            writeFileSync(file, `config:\n  registry-access:namespace: xnat-jobs\n  registry-access:registries: '${JSON.stringify(list)}'\n`);
+            const run = await check([file]);
+            assert.equal(run.code, 0, run.stdout);
+            // The program, given the same string as Pulumi passes it, accepts it too.
+            const config = validateStackConfig(fromPulumiConfig({ "registry-access:namespace": "xnat-jobs", "registry-access:registries": JSON.stringify(list) }));
+            assert.deepEqual(config.tenants[0].registries.map((r) => r.server), ["registry.example.org"]);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("has JSON output for pipelines", async () => {
