@@ -45,9 +45,17 @@ readonly TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 # cannot be holding them; if one is taken, the next free port above it is used.
 readonly DEFAULT_API_PORT=16443 DEFAULT_ETCD_PORT=12379 DEFAULT_PEER_PORT=12380
 readonly SERVICE_CIDR=10.0.0.0/24 SERVICE_IP=10.0.0.1
-readonly PACKAGES=(openssl)
+# The node: Debian's containerd and runc, its CNI plugins, and busybox for the sandbox image.
+readonly PACKAGES=(openssl containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2)
+# The pods' bridge, whose gateway address is also the node's: a kubelet refuses a loopback node
+# IP, and this one is reachable from this machine only.
+readonly NODE_NAME=registry-access-node POD_CIDR=10.88.0.0/24 NODE_IP=10.88.0.1 BRIDGE=ra-cni0
+readonly SANDBOX_IMAGE=registry-access.local/pause:1
+# Where scripts/local-registry.sh keeps its CA, as Docker-style certs.d/HOST:PORT/ca.crt.
+REGISTRY_CERTS_D="$(realpath -m -- "${LOCAL_REGISTRY_DIR:-/tmp/registry-access-registry}")/certs.d"
+readonly REGISTRY_CERTS_D
 # Stop order: clients first, etcd last.
-readonly PROCESSES=(controller-manager apiserver etcd)
+readonly PROCESSES=(kubelet scheduler controller-manager apiserver containerd etcd)
 
 BUILD_WORK=""   # temp build tree, removed on exit
 STAGED_BIN=""   # half-installed cache dir, removed on exit
@@ -57,6 +65,9 @@ binary_of() {
     etcd) echo etcd ;;
     apiserver) echo kube-apiserver ;;
     controller-manager) echo kube-controller-manager ;;
+    scheduler) echo kube-scheduler ;;
+    kubelet) echo kubelet ;;
+    containerd) echo containerd ;;
   esac
 }
 
@@ -65,6 +76,14 @@ label_of() { binary_of "$1"; }
 exited_message() { echo "$(binary_of "$1") exited while waiting for $2"; }
 
 kc() { kubectl --kubeconfig "${KUBECONFIG_PATH}" --request-timeout=5s "$@"; }
+
+ctr_() { ctr --address "${STATE_DIR}/containerd/containerd.sock" --namespace k8s.io "$@"; }
+
+node_ready() {
+  [[ "$(kc get node "${NODE_NAME}" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
+}
+
+containerd_ready() { ctr_ version >/dev/null 2>&1; }
 
 apiserver_ready() { kc get --raw=/readyz >/dev/null 2>&1; }
 
@@ -165,6 +184,19 @@ make_state() {
     -subj /CN=kube-apiserver -keyout "${pki}/apiserver.key" -out "${pki}/apiserver.csr"
   run_quiet openssl x509 -req -days 365 -in "${pki}/apiserver.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
     -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/openssl.cnf" -extensions server -out "${pki}/apiserver.crt"
+  # The kubelet serves (logs, exec) on the node IP with a cert of the same CA; the apiserver reaches
+  # it with a client cert the kubelet trusts.
+  write_openssl_cnf "${pki}/kubelet.cnf" "digitalSignature, keyEncipherment" "IP:${NODE_IP}, DNS:${NODE_NAME}"
+  run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${pki}/kubelet.cnf" \
+    -subj "/CN=${NODE_NAME}" -keyout "${pki}/kubelet.key" -out "${pki}/kubelet.csr"
+  run_quiet openssl x509 -req -days 365 -in "${pki}/kubelet.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/kubelet.cnf" -extensions server -out "${pki}/kubelet.crt"
+  printf '%s\n' "[client]" "basicConstraints = critical, CA:FALSE" "keyUsage = critical, digitalSignature, keyEncipherment" \
+    "extendedKeyUsage = clientAuth" >"${pki}/client.cnf"
+  run_quiet openssl req -new -nodes -newkey rsa:2048 -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "${pki}/apiserver-kubelet-client.key" -out "${pki}/apiserver-kubelet-client.csr"
+  run_quiet openssl x509 -req -days 365 -in "${pki}/apiserver-kubelet-client.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/client.cnf" -extensions client -out "${pki}/apiserver-kubelet-client.crt"
   # Signs ServiceAccount tokens (controller-manager) and verifies them (apiserver).
   run_quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${pki}/sa.key"
   run_quiet openssl pkey -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub"
@@ -177,6 +209,148 @@ make_state() {
     "${kcm_token},system:kube-controller-manager,kube-controller-manager,system:masters" >"${pki}/tokens.csv"
   write_kubeconfig "${KUBECONFIG_PATH}" admin "${admin_token}"
   write_kubeconfig "${STATE_DIR}/controller-manager.kubeconfig" system:kube-controller-manager "${kcm_token}"
+  # The scheduler and the kubelet use the controller-manager's identity (system:masters): one
+  # node on loopback, not a Node-authorized kubelet with its own certificate.
+  cp "${STATE_DIR}/controller-manager.kubeconfig" "${STATE_DIR}/node.kubeconfig"
+}
+
+# ---------------------------------------------------------------- node
+
+# A sandbox ("pause") image, since registry.k8s.io is out of reach: busybox sleeping, built
+# offline with umoci, cached as an OCI archive.
+sandbox_image_archive() {
+  local archive="${CACHE_ROOT}/sandbox-image.tar" work
+  if [[ ! -f "${archive}" ]]; then
+    work="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-sandbox.XXXXXX")"
+    run_quiet umoci init --layout "${work}/oci"
+    run_quiet umoci new --image "${work}/oci:1"
+    run_quiet umoci unpack --rootless --image "${work}/oci:1" "${work}/bundle"
+    mkdir -p "${work}/bundle/rootfs/bin"
+    cp /bin/busybox "${work}/bundle/rootfs/bin/busybox"
+    run_quiet umoci repack --image "${work}/oci:1" "${work}/bundle"
+    run_quiet umoci config --image "${work}/oci:1" --config.entrypoint /bin/busybox --config.cmd sleep --config.cmd 2147483647
+    run_quiet skopeo copy --insecure-policy "oci:${work}/oci:1" "oci-archive:${archive}.tmp:${SANDBOX_IMAGE}"
+    mv "${archive}.tmp" "${archive}"
+    rm -rf "${work}"
+  fi
+  echo "${archive}"
+}
+
+write_node_config() {
+  local dir="${STATE_DIR}/node" kubelet_port="$1" healthz_port="$2"
+  mkdir -p "${dir}/cni" "${STATE_DIR}/containerd"
+  # containerd trusts the local registry's CA through its own registry configuration:
+  # config_path holds Docker-style HOST:PORT/ca.crt directories, as local-registry.sh writes them.
+  cat >"${dir}/containerd.toml" <<EOF
+version = 2
+root = "${STATE_DIR}/containerd/root"
+state = "${STATE_DIR}/containerd/state"
+[grpc]
+  address = "${STATE_DIR}/containerd/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "${SANDBOX_IMAGE}"
+  # Sandboxes ask for oom_score_adj -998, which a process without CAP_SYS_RESOURCE (as here)
+  # may not set: keep scores at or above containerd's own.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "${dir}/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${REGISTRY_CERTS_D}"
+EOF
+  # One bridge on the host for the pods, addresses from host-local.
+  cat >"${dir}/cni/10-registry-access.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "registry-access",
+  "plugins": [
+    {"type": "bridge", "bridge": "${BRIDGE}", "isGateway": true, "ipMasq": false,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "${POD_CIDR}"}]], "dataDir": "${dir}/ipam"}},
+    {"type": "loopback"}
+  ]
+}
+EOF
+  # cgroupfs, no swap check, no QoS cgroups or node allocatable enforcement, eviction only when
+  # the machine is really short: a test node on a shared machine, not a production one.
+  cat >"${dir}/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: ${NODE_IP}
+port: ${kubelet_port}
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: ${healthz_port}
+tlsCertFile: ${STATE_DIR}/pki/kubelet.crt
+tlsPrivateKeyFile: ${STATE_DIR}/pki/kubelet.key
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: ${STATE_DIR}/pki/ca.crt}
+authorization: {mode: AlwaysAllow}
+containerRuntimeEndpoint: unix://${STATE_DIR}/containerd/containerd.sock
+cgroupDriver: cgroupfs
+cgroupsPerQOS: false
+enforceNodeAllocatable: []
+failSwapOn: false
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+imageGCHighThresholdPercent: 100
+serializeImagePulls: false
+resolvConf: /etc/resolv.conf
+EOF
+}
+
+start_node() {
+  local kubelet_port healthz_port
+  kubelet_port="$(pick_port 10250 "${API_PORT}" "${ETCD_PORT}")"
+  healthz_port="$(pick_port 10248 "${API_PORT}" "${ETCD_PORT}" "${kubelet_port}")"
+  write_node_config "${kubelet_port}" "${healthz_port}"
+  ip link add "${BRIDGE}" type bridge 2>/dev/null || true
+  ip addr replace "${NODE_IP}/24" dev "${BRIDGE}"
+  ip link set "${BRIDGE}" up
+  start_component containerd containerd --config "${STATE_DIR}/node/containerd.toml"
+  wait_for "containerd" containerd_ready
+  run_quiet ctr_ images import "$(sandbox_image_archive)"
+  start_component kubelet "${BIN_DIR}/kubelet" \
+    --config="${STATE_DIR}/node/kubelet.yaml" \
+    --kubeconfig="${STATE_DIR}/node.kubeconfig" \
+    --hostname-override="${NODE_NAME}" \
+    --node-ip="${NODE_IP}" \
+    --root-dir="${STATE_DIR}/kubelet" \
+    --cert-dir="${STATE_DIR}/kubelet/pki"
+  wait_for "node ${NODE_NAME} to be Ready" node_ready
+}
+
+# Pods outlive the kubelet: their containers are stopped through containerd while it runs.
+before_stop_all() {
+  local pid id i
+  if pid="$(pid_of kubelet)"; then
+    kill -TERM "${pid}" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      pid_runs "${pid}" kubelet || break
+      sleep 0.1
+    done
+  fi
+  pid_of containerd >/dev/null || return 0
+  for id in $(ctr_ tasks ls -q 2>/dev/null); do
+    ctr_ tasks kill -s SIGKILL "${id}" >/dev/null 2>&1 || true
+  done
+  for id in $(ctr_ tasks ls -q 2>/dev/null); do
+    ctr_ tasks delete -f "${id}" >/dev/null 2>&1 || true
+  done
+}
+
+# What containerd and the kubelet leave: shims, mounts under the state dir, the pod bridge.
+after_stop_all() {
+  local pid mnt
+  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address ${STATE_DIR}/containerd/containerd.sock" || true); do
+    kill -KILL "${pid}" 2>/dev/null || true
+  done
+  while read -r mnt; do
+    umount -l "${mnt}" 2>/dev/null || true
+  done < <(awk -v d="${STATE_DIR}/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
+  ip link delete "${BRIDGE}" 2>/dev/null || true
 }
 
 # ---------------------------------------------------------------- processes
@@ -234,21 +408,33 @@ start_cluster() {
     --service-account-signing-key-file="${STATE_DIR}/pki/sa.key" \
     --service-cluster-ip-range="${SERVICE_CIDR}" \
     --endpoint-reconciler-type=none \
+    --kubelet-client-certificate="${STATE_DIR}/pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="${STATE_DIR}/pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="${STATE_DIR}/pki/ca.crt" \
+    --kubelet-preferred-address-types=InternalIP \
     --profiling=false
   wait_for "kube-apiserver /readyz on 127.0.0.1:${API_PORT}" apiserver_ready
 
   # Only the controllers users rely on: `serviceaccount` creates `default` in each namespace,
   # `serviceaccount-token` fills the token Secrets a user asks for, `namespace` empties and
-  # finalizes deleted namespaces (without it they stay Terminating), `job` runs Jobs' pods and
-  # `garbagecollector` deletes what an owner leaves behind. No port of its own (--secure-port=0).
+  # finalizes deleted namespaces (without it they stay Terminating), `job` runs Jobs' pods,
+  # `garbagecollector` deletes what an owner leaves behind, and `root-ca-cert-publisher` writes
+  # the kube-root-ca.crt ConfigMap every pod's token volume needs, `nodelifecycle` lifts the
+  # node's not-ready taint once it is Ready. No port (--secure-port=0).
   start_component controller-manager "${BIN_DIR}/kube-controller-manager" \
     --kubeconfig="${STATE_DIR}/controller-manager.kubeconfig" \
-    --controllers=serviceaccount,serviceaccount-token,namespace,job,garbagecollector \
+    --controllers=serviceaccount,serviceaccount-token,namespace,job,garbagecollector,root-ca-cert-publisher,nodelifecycle \
     --leader-elect=false \
     --secure-port=0 \
     --service-account-private-key-file="${STATE_DIR}/pki/sa.key" \
     --root-ca-file="${STATE_DIR}/pki/ca.crt"
   wait_for "the default/default ServiceAccount" default_sa_ready
+
+  start_component scheduler "${BIN_DIR}/kube-scheduler" \
+    --kubeconfig="${STATE_DIR}/node.kubeconfig" \
+    --leader-elect=false \
+    --secure-port=0
+  start_node
 
   STARTING=0
   log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${peer_port}), state in ${STATE_DIR}"

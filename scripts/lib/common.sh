@@ -150,7 +150,10 @@ make_state_dir() {
 remove_state() {
   [[ -e "${STATE_DIR}" ]] || return 0
   [[ -f "${MARKER}" ]] || die "${STATE_DIR} exists but was not made by this script; not touching it"
+  # Hooks a script may define, for what its processes leave behind (containers, mounts).
+  if declare -F before_stop_all >/dev/null; then before_stop_all; fi
   stop_all
+  if declare -F after_stop_all >/dev/null; then after_stop_all; fi
   rm -rf -- "${STATE_DIR}"
 }
 
