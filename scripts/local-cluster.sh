@@ -51,9 +51,9 @@ readonly PACKAGES=(openssl containerd runc containernetworking-plugins busybox-s
 # IP, and this one is reachable from this machine only.
 readonly NODE_NAME=registry-access-node POD_CIDR=10.88.0.0/24 NODE_IP=10.88.0.1 BRIDGE=ra-cni0
 readonly SANDBOX_IMAGE=registry-access.local/pause:1
-# Where scripts/local-registry.sh keeps its CA, as Docker-style certs.d/HOST:PORT/ca.crt.
-REGISTRY_CERTS_D="$(realpath -m -- "${LOCAL_REGISTRY_DIR:-/tmp/registry-access-registry}")/certs.d"
-readonly REGISTRY_CERTS_D
+# Where scripts/local-registry.sh writes containerd's HOST:PORT/hosts.toml (HTTPS, its CA).
+REGISTRY_HOSTS_D="$(realpath -m -- "${LOCAL_REGISTRY_DIR:-/tmp/registry-access-registry}")/containerd-hosts"
+readonly REGISTRY_HOSTS_D
 # Stop order: clients first, etcd last.
 readonly PROCESSES=(kubelet scheduler controller-manager apiserver containerd etcd)
 
@@ -239,8 +239,8 @@ sandbox_image_archive() {
 write_node_config() {
   local dir="${STATE_DIR}/node" kubelet_port="$1" healthz_port="$2"
   mkdir -p "${dir}/cni" "${STATE_DIR}/containerd"
-  # containerd trusts the local registry's CA through its own registry configuration:
-  # config_path holds Docker-style HOST:PORT/ca.crt directories, as local-registry.sh writes them.
+  # containerd trusts the local registry's CA through its own registry configuration: config_path
+  # holds a HOST:PORT/hosts.toml per registry, which local-registry.sh writes (read at each pull).
   cat >"${dir}/containerd.toml" <<EOF
 version = 2
 root = "${STATE_DIR}/containerd/root"
@@ -258,7 +258,7 @@ state = "${STATE_DIR}/containerd/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "${dir}/cni"
   [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "${REGISTRY_CERTS_D}"
+    config_path = "${REGISTRY_HOSTS_D}"
 EOF
   # One bridge on the host for the pods, addresses from host-local.
   cat >"${dir}/cni/10-registry-access.conflist" <<EOF

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two private container registries on 127.0.0.1 for the cluster tests, both real CNCF
 # Distribution 2.8 (Debian's `docker-registry`) behind TLS from a throwaway CA:
-#   basic  `auth: htpasswd`, a bcrypt user; holds the image team/hello:1.0
+#   basic  `auth: htpasswd`, a bcrypt user; holds the image team/hello:1.0 (busybox printing a
+#          file), and logs which user each authorized request came from
 #   token  `auth: token` (Bearer); its token issuer is not started here: the tests run one
 #          (test/support/tokenIssuer.ts) on TOKEN_ISSUER_PORT, signing with TOKEN_ISSUER_KEY
 #
@@ -36,7 +37,7 @@ readonly TIMEOUT="${LOCAL_REGISTRY_TIMEOUT:-60}"
 # Below Linux's ephemeral range (32768-60999), so outgoing connections cannot be holding them;
 # a taken one moves to the next free port.
 readonly DEFAULT_BASIC_PORT=15000 DEFAULT_TOKEN_PORT=15001 DEFAULT_ISSUER_PORT=15002
-readonly PACKAGES=(docker-registry skopeo umoci apache2-utils openssl curl)
+readonly PACKAGES=(docker-registry skopeo umoci apache2-utils openssl curl busybox-static)
 readonly USERNAME=ci-pusher
 readonly IMAGE_REPO=team/hello IMAGE_TAG=1.0
 readonly TOKEN_SERVICE=registry-access-test
@@ -106,7 +107,9 @@ write_config() {
   cat >"${STATE_DIR}/${name}/config.yml" <<EOF
 version: 0.1
 log:
-  level: info
+  # debug: the lines of an authorized request carry auth.user.name (GetImageManifest, ...), so
+  # the log shows which user pulled; at info only failed requests do.
+  level: debug
   formatter: text
 storage:
   filesystem:
@@ -121,6 +124,19 @@ ${auth}
 EOF
 }
 
+# containerd's registry configuration (its CRI config_path, as scripts/local-cluster.sh sets it):
+# HTTPS with this CA. Without it containerd would speak plain HTTP to a loopback registry.
+write_containerd_hosts() {
+  local host="127.0.0.1:$1"
+  mkdir -p "${STATE_DIR}/containerd-hosts/${host}"
+  cat >"${STATE_DIR}/containerd-hosts/${host}/hosts.toml" <<EOF
+server = "https://${host}"
+[host."https://${host}"]
+  capabilities = ["pull", "resolve"]
+  ca = "${STATE_DIR}/pki/ca.crt"
+EOF
+}
+
 make_state() {
   make_state_dir
   make_pki
@@ -132,6 +148,8 @@ make_state() {
   htpasswd:
     realm: registry-access-basic
     path: ${STATE_DIR}/htpasswd"
+  write_containerd_hosts "${BASIC_PORT}"
+  write_containerd_hosts "${TOKEN_PORT}"
   write_config token "${TOKEN_PORT}" "auth:
   token:
     realm: https://127.0.0.1:${ISSUER_PORT}/token
@@ -140,7 +158,8 @@ make_state() {
     rootcertbundle: ${STATE_DIR}/pki/token-signing.crt"
 }
 
-# A one-file image built offline: an empty OCI image, unpacked, a file added, repacked.
+# A small runnable image built offline: an empty OCI image, unpacked, busybox (static) and a
+# file added, repacked; it prints the file.
 build_image() {
   local layout="${STATE_DIR}/image/oci" bundle="${STATE_DIR}/image/bundle"
   mkdir -p "${STATE_DIR}/image"
@@ -148,7 +167,10 @@ build_image() {
   run_quiet umoci new --image "${layout}:${IMAGE_TAG}"
   run_quiet umoci unpack --rootless --image "${layout}:${IMAGE_TAG}" "${bundle}"
   echo "hello from registry-access" >"${bundle}/rootfs/hello.txt"
+  mkdir -p "${bundle}/rootfs/bin"
+  cp /bin/busybox "${bundle}/rootfs/bin/busybox"
   run_quiet umoci repack --image "${layout}:${IMAGE_TAG}" "${bundle}"
+  run_quiet umoci config --image "${layout}:${IMAGE_TAG}" --config.entrypoint /bin/busybox --config.cmd cat --config.cmd /hello.txt
   rm -rf "${bundle}"
 }
 
@@ -167,6 +189,8 @@ write_env() {
     echo "REGISTRY_TOKEN_HOST=127.0.0.1:${TOKEN_PORT}"
     echo "REGISTRY_CA=${STATE_DIR}/pki/ca.crt"
     echo "REGISTRY_CERT_DIR=${STATE_DIR}/certs.d"
+    echo "REGISTRY_CONTAINERD_HOSTS=${STATE_DIR}/containerd-hosts"
+    echo "REGISTRY_BASIC_LOG=${STATE_DIR}/logs/basic.log"
     echo "REGISTRY_TLS_CERT=${STATE_DIR}/pki/server.crt"
     echo "REGISTRY_TLS_KEY=${STATE_DIR}/pki/server.key"
     echo "REGISTRY_HTPASSWD=${STATE_DIR}/htpasswd"
