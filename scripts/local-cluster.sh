@@ -58,6 +58,7 @@ readonly REGISTRY_HOSTS_D
 readonly PROCESSES=(kubelet scheduler controller-manager apiserver containerd etcd)
 
 BUILD_WORK=""   # temp build tree, removed on exit
+POD_NETNS=()    # the pods' network namespaces, found before containerd stops
 STAGED_BIN=""   # half-installed cache dir, removed on exit
 
 binary_of() {
@@ -333,6 +334,11 @@ before_stop_all() {
     done
   fi
   pid_of containerd >/dev/null || return 0
+  # The pods' network namespaces, which only a CRI sandbox stop would remove.
+  POD_NETNS=()
+  for id in $(ctr_ containers ls -q 2>/dev/null); do
+    mapfile -t -O "${#POD_NETNS[@]}" POD_NETNS < <(ctr_ containers info "${id}" 2>/dev/null | grep -o '/var/run/netns/cni-[0-9a-f-]*' | sort -u)
+  done
   for id in $(ctr_ tasks ls -q 2>/dev/null); do
     ctr_ tasks kill -s SIGKILL "${id}" >/dev/null 2>&1 || true
   done
@@ -351,6 +357,9 @@ after_stop_all() {
     umount -l "${mnt}" 2>/dev/null || true
   done < <(awk -v d="${STATE_DIR}/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
   ip link delete "${BRIDGE}" 2>/dev/null || true
+  for mnt in "${POD_NETNS[@]}"; do
+    ip netns delete "${mnt##*/}" 2>/dev/null || true
+  done
 }
 
 # ---------------------------------------------------------------- processes
