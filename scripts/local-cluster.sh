@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager)
-# on 127.0.0.1 for the cluster tests.
+# A local Kubernetes cluster on 127.0.0.1 for the cluster tests and the local stack: etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, and one node (kubelet, containerd).
 #
 #   scripts/local-cluster.sh up          start it; the last line of stdout is the kubeconfig path:
 #                                          export KUBECONFIG=$(scripts/local-cluster.sh up | tail -1)
@@ -8,8 +8,8 @@
 #   scripts/local-cluster.sh kubeconfig  print the kubeconfig path
 #
 # Docker, kind, k3s and minikube are not needed: Kubernetes (toolchain/kubernetes) and etcd
-# (toolchain/etcd) are built once from their Go modules and cached. There is no kubelet yet:
-# Pods are admitted and stored, never run.
+# (toolchain/etcd) are built once from their Go modules and cached. One node runs pods: the
+# kubelet with Debian's containerd and runc, on a host bridge (README.md, "Tests").
 #
 # Environment:
 #   KUBECONFIG              if it names an existing file, `up` uses that cluster and starts nothing
