@@ -8,8 +8,7 @@ import * as assert from "node:assert/strict";
 import { kubectlDockerConfig } from "../support/kubectl";
 import {
     admitPod,
-    deleteNamespaces,
-    getObject,
+        getObject,
     type K8sObject,
     kubectl,
     kubectlNamespace,
@@ -19,26 +18,18 @@ import {
     serviceAccount,
 } from "./support/cluster";
 import { TestStack } from "./support/engine";
-import { freshName } from "./support/names";
+import { suiteNamespaces } from "./support/names";
 
 const registry = (server: string, password: string) => ({ server, username: "puller", password, email: "ops@example.org" });
 
 describe("pulumi up and destroy on a real API server", function () {
     this.timeout(600000);
-    const namespaces: string[] = [];
-    const namespace = (label: string) => {
-        const ns = freshName(label);
-        namespaces.push(ns);
-        return ns;
-    };
+    const namespace = suiteNamespaces();
 
     before(async () => {
         assert.ok(process.env.KUBECONFIG, "KUBECONFIG is not set: run `npm run test:cluster`, which starts a local control plane");
     });
 
-    after(async () => {
-        await deleteNamespaces(namespaces);
-    });
 
     it("1. a pod with no pull secrets of its own is admitted with the stack's Secrets", async () => {
         const ns = namespace("admit");

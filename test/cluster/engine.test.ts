@@ -9,9 +9,9 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { leakForms } from "../support/secrets";
-import { deleteNamespaces, eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
+import { eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
 import { backendFiles, randomProviderMissing, TestStack } from "./support/engine";
-import { freshName } from "./support/names";
+import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv } from "./support/registryEnv";
 
 const registry = (server: string, password: string) => ({ server, username: "puller", password });
@@ -44,16 +44,8 @@ function localControllerManagerPid(): number | undefined {
 
 describe("what only the real engine shows", function () {
     this.timeout(600000);
-    const namespaces: string[] = [];
-    const namespace = (label: string) => {
-        const ns = freshName(label);
-        namespaces.push(ns);
-        return ns;
-    };
+    const namespace = suiteNamespaces();
 
-    after(async () => {
-        await deleteNamespaces(namespaces);
-    });
 
     it("1. a second up changes nothing; preview --expect-no-changes and refresh find nothing, after the controllers touched the ServiceAccount", async () => {
         const ns = namespace("noop");

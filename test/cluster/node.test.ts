@@ -9,9 +9,9 @@ import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hashSync } from "bcryptjs";
-import { deleteNamespaces, eventually, getObject, kubectl, kubectlNamespace, secretBytes, serviceAccount } from "./support/cluster";
+import { eventually, getObject, kubectl, kubectlNamespace, secretBytes, serviceAccount } from "./support/cluster";
 import { randomProviderMissing, TestStack } from "./support/engine";
-import { freshName } from "./support/names";
+import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
 
 interface JobRun {
@@ -26,12 +26,7 @@ describe("on a real node: the kubelet pulls the private image with the stack's S
     let env: RegistryEnv;
     let original: string;
     const users = new Map<string, string>();
-    const namespaces: string[] = [];
-    const namespace = (label: string) => {
-        const ns = freshName(label);
-        namespaces.push(ns);
-        return ns;
-    };
+    const namespace = suiteNamespaces();
 
     /** Lets USER in with PASSWORD (or changes their password): the registry re-reads the file. */
     async function registryUser(user: string, password: string): Promise<void> {
@@ -138,7 +133,6 @@ describe("on a real node: the kubelet pulls the private image with the stack's S
 
     after(async () => {
         await replaceHtpasswd(env, original);
-        await deleteNamespaces(namespaces);
     });
 
     it("1. a Job in a namespace the stack manages pulls as the stack's user, completes, and its log is readable", async () => {

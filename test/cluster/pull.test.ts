@@ -11,8 +11,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { hashSync } from "bcryptjs";
-import { deleteNamespaces, secretBytes } from "./support/cluster";
+import { secretBytes } from "./support/cluster";
 import { randomProviderMissing, TestStack } from "./support/engine";
+import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
 
 interface PullResult {
@@ -25,14 +26,8 @@ describe("pulling from a private registry with the program's Secrets", function 
     let env: RegistryEnv;
     let work: string;
     let originalHtpasswd: string;
-    const namespaces: string[] = [];
     let counter = 0;
-
-    const freshNamespace = (label: string) => {
-        const ns = `ra-pull-${label}-${process.pid.toString(36)}${(counter++).toString(36)}`;
-        namespaces.push(ns);
-        return ns;
-    };
+    const freshNamespace = suiteNamespaces();
 
     /** skopeo reads the manifest and copies the image, with the bytes as its --authfile. */
     async function pull(authfile: Buffer): Promise<PullResult> {
@@ -70,12 +65,11 @@ describe("pulling from a private registry with the program's Secrets", function 
 
     after(async () => {
         await rm(work, { recursive: true, force: true });
-        await deleteNamespaces(namespaces);
     });
 
     it("1. the Secret from the API server pulls the image; one with a wrong password is refused", async () => {
-        const good = freshNamespace("good");
-        const bad = freshNamespace("bad");
+        const good = freshNamespace("pull-good");
+        const bad = freshNamespace("pull-bad");
         await (await TestStack.create(good, stack(good, env.REGISTRY_PASSWORD))).up();
         await (await TestStack.create(bad, stack(bad, `${env.REGISTRY_PASSWORD}-wrong`))).up();
 
@@ -87,7 +81,7 @@ describe("pulling from a private registry with the program's Secrets", function 
     });
 
     it("2. after rotating the registry's htpasswd and the stack's password together, the new Secret pulls and the old bytes are refused", async () => {
-        const namespace = freshNamespace("rotate");
+        const namespace = freshNamespace("pull-rotate");
         const deployed = await TestStack.create(namespace, stack(namespace, env.REGISTRY_PASSWORD));
         await deployed.up();
         const oldBytes = await secretBytes(namespace, secretName());
@@ -112,7 +106,7 @@ describe("pulling from a private registry with the program's Secrets", function 
             this.test!.title += ` (not run: ${missing})`;
             this.skip();
         }
-        const tenants = ["a", "b", "c"].map((t) => freshNamespace(`gen-${t}`));
+        const tenants = ["a", "b", "c"].map((t) => freshNamespace(`pull-gen-${t}`));
         const deployed = await TestStack.create(tenants[0], {
             sharedRegistries: [{ server: env.REGISTRY_BASIC_HOST, generatePassword: { length: 24 } }],
             tenants: tenants.map((namespace) => ({ namespace })),
