@@ -153,7 +153,28 @@ function collectPasswords(value: unknown): string[] {
     return [];
 }
 
+/**
+ * The runs' seed: FUZZ_SEED when given, a fixed one in CI (so a run there can be repeated), a new
+ * one on each local run, printed so that a failure can be replayed with FUZZ_SEED=<seed> npm test.
+ */
+const FIXED_CI_SEED = 20261125;
+function fuzzSeed(): number {
+    if (process.env.FUZZ_SEED) {
+        return Number(process.env.FUZZ_SEED);
+    }
+    return process.env.CI ? FIXED_CI_SEED : Math.floor(Math.random() * 2 ** 31);
+}
+
 describe("validator properties (fast-check)", function () {
+    const seed = fuzzSeed();
+    before(() => {
+        fc.configureGlobal({ seed });
+        process.stdout.write(`      fuzz seed ${seed} (replay: FUZZ_SEED=${seed} npm test)\n`);
+    });
+    after(() => {
+        fc.resetConfigureGlobal();
+    });
+
     this.timeout(120000);
 
     it("accepts every valid config and keeps its passwords exactly", () => {
