@@ -11,6 +11,7 @@ import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -237,6 +238,34 @@ describe("verifyCredentials against real registries", function () {
             assert.match(problems[0].message, new RegExp(`^${env.REGISTRY_TOKEN_HOST}: credentials rejected \\(HTTP 401 from the token service https://127\\.0\\.0\\.1:${env.TOKEN_ISSUER_PORT}/token\\)$`));
             assert.equal(started.issued, 0);
             assertNoSecret(problems, env.REGISTRY_USER, wrong, env.REGISTRY_PASSWORD);
+        });
+
+        it("never sends credentials to a plain-HTTP token service named by an HTTPS registry", async function () {
+            // A plain-HTTP token service that counts what reaches it.
+            let requests = 0;
+            const tokens = http.createServer((_req, res) => {
+                requests++;
+                res.end("{}");
+            });
+            await new Promise<void>((resolve) => tokens.listen(0, "127.0.0.1", resolve));
+            const tokenPort = (tokens.address() as net.AddressInfo).port;
+            // An HTTPS stand-in registry (the local registry's certificate) sending clients there.
+            const [cert, key] = await Promise.all([readFile(env.REGISTRY_TLS_CERT), readFile(env.REGISTRY_TLS_KEY)]);
+            const registry = https.createServer({ cert, key }, (_req, res) => {
+                res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:${tokenPort}/token",service="svc"` });
+                res.end();
+            });
+            await new Promise<void>((resolve) => registry.listen(0, "127.0.0.1", resolve));
+            try {
+                const host = `127.0.0.1:${(registry.address() as net.AddressInfo).port}`;
+                const problems = await verifyCredentials([probe("registries[0]", host)], { caBundle: ca });
+                assert.equal(problems.length, 1);
+                assert.match(problems[0].message, /plain-HTTP token service/);
+                assert.equal(requests, 0, "the credentials went to the plain-HTTP token service");
+            } finally {
+                registry.close();
+                tokens.close();
+            }
         });
 
         it("reports a token service that is down as unreachable", async function () {
