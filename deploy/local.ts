@@ -4,7 +4,7 @@
  * that it works. Run as `npm run up:local` / `npm run down:local`.
  */
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseEnv, promisify } from "node:util";
@@ -57,7 +57,8 @@ async function admitToRegistry(env: Record<string, string>, reg: LocalRegistry):
     });
     const others = (await readFile(env.REGISTRY_HTPASSWD, "utf8")).split("\n").filter((l) => l && !l.startsWith(`${reg.username}:`));
     await writeFile(`${env.REGISTRY_HTPASSWD}.tmp`, [...others, line, ""].join("\n"));
-    await run("mv", [`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD]);
+    // Written whole, then renamed: the registry never reads half a file.
+    await rename(`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD);
 }
 
 /**

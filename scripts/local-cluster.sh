@@ -171,6 +171,15 @@ current-context: registry-access-local
 EOF
 }
 
+# issue_cert NAME SUBJECT CNF EXTENSIONS: pki/NAME.key and pki/NAME.crt, signed by the cluster CA.
+issue_cert() {
+  local pki="${STATE_DIR}/pki" name="$1" subject="$2" cnf="${STATE_DIR}/pki/$3" extensions="$4"
+  run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${cnf}" \
+    -subj "${subject}" -keyout "${pki}/${name}.key" -out "${pki}/${name}.csr"
+  run_quiet openssl x509 -req -days 365 -in "${pki}/${name}.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "${cnf}" -extensions "${extensions}" -out "${pki}/${name}.crt"
+}
+
 make_state() {
   local pki="${STATE_DIR}/pki" admin_token kcm_token
   make_state_dir
@@ -181,23 +190,12 @@ make_state() {
     "IP:127.0.0.1, IP:${SERVICE_IP}, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
   run_quiet openssl req -x509 -new -nodes -newkey rsa:2048 -days 365 -config "${pki}/openssl.cnf" \
     -extensions ca -subj /CN=registry-access-local-ca -keyout "${pki}/ca.key" -out "${pki}/ca.crt"
-  run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${pki}/openssl.cnf" \
-    -subj /CN=kube-apiserver -keyout "${pki}/apiserver.key" -out "${pki}/apiserver.csr"
-  run_quiet openssl x509 -req -days 365 -in "${pki}/apiserver.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
-    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/openssl.cnf" -extensions server -out "${pki}/apiserver.crt"
+  issue_cert apiserver /CN=kube-apiserver openssl.cnf server
   # The kubelet serves (logs, exec) on the node IP with a cert of the same CA; the apiserver reaches
   # it with a client cert the kubelet trusts.
   write_openssl_cnf "${pki}/kubelet.cnf" "digitalSignature, keyEncipherment" "IP:${NODE_IP}, DNS:${NODE_NAME}"
-  run_quiet openssl req -new -nodes -newkey rsa:2048 -config "${pki}/kubelet.cnf" \
-    -subj "/CN=${NODE_NAME}" -keyout "${pki}/kubelet.key" -out "${pki}/kubelet.csr"
-  run_quiet openssl x509 -req -days 365 -in "${pki}/kubelet.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
-    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/kubelet.cnf" -extensions server -out "${pki}/kubelet.crt"
-  printf '%s\n' "[client]" "basicConstraints = critical, CA:FALSE" "keyUsage = critical, digitalSignature, keyEncipherment" \
-    "extendedKeyUsage = clientAuth" >"${pki}/client.cnf"
-  run_quiet openssl req -new -nodes -newkey rsa:2048 -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
-    -keyout "${pki}/apiserver-kubelet-client.key" -out "${pki}/apiserver-kubelet-client.csr"
-  run_quiet openssl x509 -req -days 365 -in "${pki}/apiserver-kubelet-client.csr" -CA "${pki}/ca.crt" -CAkey "${pki}/ca.key" \
-    -set_serial "0x$(openssl rand -hex 8)" -extfile "${pki}/client.cnf" -extensions client -out "${pki}/apiserver-kubelet-client.crt"
+  issue_cert kubelet "/CN=${NODE_NAME}" kubelet.cnf server
+  issue_cert apiserver-kubelet-client /O=system:masters/CN=kube-apiserver-kubelet-client openssl.cnf client
   # Signs ServiceAccount tokens (controller-manager) and verifies them (apiserver).
   run_quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "${pki}/sa.key"
   run_quiet openssl pkey -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub"
@@ -223,13 +221,7 @@ sandbox_image_archive() {
   local archive="${CACHE_ROOT}/sandbox-image.tar" work
   if [[ ! -f "${archive}" ]]; then
     work="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-sandbox.XXXXXX")"
-    run_quiet umoci init --layout "${work}/oci"
-    run_quiet umoci new --image "${work}/oci:1"
-    run_quiet umoci unpack --rootless --image "${work}/oci:1" "${work}/bundle"
-    mkdir -p "${work}/bundle/rootfs/bin"
-    cp /bin/busybox "${work}/bundle/rootfs/bin/busybox"
-    run_quiet umoci repack --image "${work}/oci:1" "${work}/bundle"
-    run_quiet umoci config --image "${work}/oci:1" --config.entrypoint /bin/busybox --config.cmd sleep --config.cmd 2147483647
+    busybox_image "${work}/oci" 1 "" sleep 2147483647
     run_quiet skopeo copy --insecure-policy "oci:${work}/oci:1" "oci-archive:${archive}.tmp:${SANDBOX_IMAGE}"
     mv "${archive}.tmp" "${archive}"
     rm -rf "${work}"

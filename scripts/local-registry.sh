@@ -158,21 +158,13 @@ make_state() {
     rootcertbundle: ${STATE_DIR}/pki/token-signing.crt"
 }
 
-# A small runnable image built offline: an empty OCI image, unpacked, busybox (static) and a
-# file added, repacked; it prints the file.
+# The image the registry holds: busybox printing a file.
 build_image() {
-  local layout="${STATE_DIR}/image/oci" bundle="${STATE_DIR}/image/bundle"
   mkdir -p "${STATE_DIR}/image"
-  run_quiet umoci init --layout "${layout}"
-  run_quiet umoci new --image "${layout}:${IMAGE_TAG}"
-  run_quiet umoci unpack --rootless --image "${layout}:${IMAGE_TAG}" "${bundle}"
-  echo "hello from registry-access" >"${bundle}/rootfs/hello.txt"
-  mkdir -p "${bundle}/rootfs/bin"
-  cp /bin/busybox "${bundle}/rootfs/bin/busybox"
-  run_quiet umoci repack --image "${layout}:${IMAGE_TAG}" "${bundle}"
-  run_quiet umoci config --image "${layout}:${IMAGE_TAG}" --config.entrypoint /bin/busybox --config.cmd cat --config.cmd /hello.txt
-  rm -rf "${bundle}"
+  busybox_image "${STATE_DIR}/image/oci" "${IMAGE_TAG}" add_hello_file cat /hello.txt
 }
+
+add_hello_file() { echo "hello from registry-access" >"$1/hello.txt"; }
 
 push_image() {
   # --insecure-policy: no signature policy is needed for an image built here a moment ago.

@@ -157,7 +157,8 @@ remove_state() {
   rm -rf -- "${STATE_DIR}"
 }
 
-# openssl config for a throwaway CA (extensions `ca`) and a server cert (extensions `server`).
+# openssl config for a throwaway CA (extensions `ca`), a server cert (`server`) and a client
+# cert (`client`).
 write_openssl_cnf() {
   local file="$1" key_usage="$2" san="$3"
   cat >"${file}" <<EOF
@@ -173,7 +174,32 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, ${key_usage}
 extendedKeyUsage = serverAuth
 subjectAltName = ${san}
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
 EOF
+}
+
+# busybox_image LAYOUT TAG ROOTFS_HOOK CMD...: a runnable image built offline in the OCI layout
+# LAYOUT: an empty image, unpacked, busybox (static) added, repacked, with /bin/busybox as its
+# entrypoint and CMD as its arguments. ROOTFS_HOOK, a function or "", may add files to the rootfs.
+busybox_image() {
+  local layout="$1" tag="$2" hook="$3" bundle arg config=()
+  shift 3
+  bundle="$(mktemp -d "${TMPDIR:-/tmp}/registry-access-image.XXXXXX")/bundle"
+  run_quiet umoci init --layout "${layout}"
+  run_quiet umoci new --image "${layout}:${tag}"
+  run_quiet umoci unpack --rootless --image "${layout}:${tag}" "${bundle}"
+  mkdir -p "${bundle}/rootfs/bin"
+  cp /bin/busybox "${bundle}/rootfs/bin/busybox"
+  [[ -z "${hook}" ]] || "${hook}" "${bundle}/rootfs"
+  run_quiet umoci repack --image "${layout}:${tag}" "${bundle}"
+  for arg in "$@"; do
+    config+=(--config.cmd "${arg}")
+  done
+  run_quiet umoci config --image "${layout}:${tag}" --config.entrypoint /bin/busybox "${config[@]}"
+  rm -rf "${bundle%/bundle}"
 }
 
 # ---------------------------------------------------------------- processes
