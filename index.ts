@@ -59,6 +59,7 @@ export = async () => {
                 fieldManager: `registry-access-${pulumi.getStack()}`,
                 forceConflicts: config.patchForce,
                 retainPatchOnDelete: config.onPatchDelete === "retain",
+                containerService: tenant.containerService,
             }),
     );
 
@@ -67,6 +68,7 @@ export = async () => {
         namespace: t.namespace,
         pullSecretNames: t.registries.map((r) => r.secretName),
         serviceAccounts: t.serviceAccounts,
+        ...(t.containerService ? { containerServiceAccount: t.containerService.serviceAccount } : {}),
     }));
     const outputs: Record<string, unknown> = { tenants: summaries };
     if (summaries.length === 1) {
@@ -82,6 +84,17 @@ export = async () => {
         const byTenant = pulumi.all(generated);
         outputs.generatedCredentials = pulumi.secret(byTenant);
         outputs.htpasswd = pulumi.secret(byTenant.apply(htpasswdFiles));
+    }
+    // Secret as a whole: each holds a token. One stack output per namespace, and the lone one
+    // again under a fixed name for `pulumi stack output containerServiceKubeconfig --show-secrets`.
+    const kubeconfigs = Object.fromEntries(
+        tenants.flatMap((t, i) => (t.containerServiceKubeconfig ? [[config.tenants[i].namespace, t.containerServiceKubeconfig]] : [])),
+    );
+    if (Object.keys(kubeconfigs).length > 0) {
+        outputs.containerServiceKubeconfigs = pulumi.secret(pulumi.all(kubeconfigs));
+    }
+    if (Object.keys(kubeconfigs).length === 1) {
+        outputs.containerServiceKubeconfig = pulumi.secret(Object.values(kubeconfigs)[0]);
     }
     return outputs;
 };

@@ -58,7 +58,21 @@ export interface TenantConfig {
     keepPullSecrets: string[];
     /** Keeper of the tenant's generated passwords: changing it regenerates them. */
     credentialRotation?: string;
+    /** XNAT's Container Service identity in this namespace, when enabled. */
+    containerService?: ContainerServiceConfig;
 }
+
+export interface ContainerServiceConfig {
+    /** Its own ServiceAccount (created; the Jobs themselves run as `default`). */
+    serviceAccount: string;
+    /** The API server URL XNAT uses, for its kubeconfig. */
+    apiServer: string;
+    /** Keeper of its token: changing it replaces the token. */
+    tokenRotation?: string;
+}
+
+/** The Container Service's ServiceAccount unless configured. */
+export const DEFAULT_CONTAINER_SERVICE_ACCOUNT = "xnat-container-service";
 
 export interface StackConfig {
     tenants: TenantConfig[];
@@ -121,6 +135,10 @@ const FIX: Record<string, string> = {
     protectNamespaces: "set true to protect created namespaces from pulumi destroy",
     verifyCredentials: "set true to check every credential against its registry before deploying",
     caBundle: "set PEM certificates: pulumi config set caBundle -- \"$(cat ca.pem)\"",
+    containerService: "set the API server XNAT reaches: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",
+    apiServer: "set the https:// URL XNAT reaches the API server at: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",
+    serviceAccount: "set a DNS-1123 subdomain other than default and the serviceAccounts, or remove it for xnat-container-service",
+    tokenRotation: "set any string; change it to replace the Container Service's token",
 };
 
 // `pulumi config set` writes plain values as strings ("false", "40"), in stack files and, with
@@ -172,6 +190,34 @@ const registrySchema = z.strictObject({
 
 const dnsSubdomainList = z.array(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain")));
 
+/** An https:// URL with a host; a bearer token must not cross the network in the clear. */
+function isHttpsUrl(s: string): boolean {
+    try {
+        const url = new URL(s);
+        return url.protocol === "https:" && url.hostname !== "" && url.username === "" && url.password === "" && !url.search && !url.hash;
+    } catch {
+        return false;
+    }
+}
+
+// The token Secret is `<account>-token-<8 hex>`, which must stay within 253 characters.
+const MAX_CONTAINER_SERVICE_ACCOUNT = 253 - "-token-".length - 8;
+
+const containerServiceSchema = z.preprocess(
+    // `true` asks for it with every default, and then reports the missing apiServer.
+    (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
+    z
+        .strictObject({
+            apiServer: z.string().refine(...rule(isHttpsUrl, "is not an https:// URL with a host (and no credentials, query or fragment)")),
+            serviceAccount: z
+                .string()
+                .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`))
+                .optional(),
+            tokenRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
+        })
+        .optional(),
+);
+
 const tenantShape = {
     namespace: z
         .string()
@@ -186,6 +232,7 @@ const tenantShape = {
     serviceAccounts: dnsSubdomainList.min(1).optional(),
     keepPullSecrets: dnsSubdomainList.optional(),
     credentialRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
+    containerService: containerServiceSchema,
 };
 
 const stackSchema = z.strictObject({
@@ -211,6 +258,7 @@ type RawStack = z.infer<typeof stackSchema>;
 export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
+export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
 const BOOLEAN_KEYS = new Set(["createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);
 const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle"]);
 
@@ -284,6 +332,15 @@ function toStackConfig(data: RawStack): StackConfig {
             serviceAccounts: tenant.serviceAccounts ?? ["default"],
             keepPullSecrets: tenant.keepPullSecrets ?? [],
             ...(tenant.credentialRotation !== undefined ? { credentialRotation: tenant.credentialRotation } : {}),
+            ...(tenant.containerService
+                ? {
+                      containerService: {
+                          serviceAccount: tenant.containerService.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT,
+                          apiServer: tenant.containerService.apiServer,
+                          ...(tenant.containerService.tokenRotation !== undefined ? { tokenRotation: tenant.containerService.tokenRotation } : {}),
+                      },
+                  }
+                : {}),
         })),
         patchForce: data.patchForce ?? false,
         onPatchDelete: data.onPatchDelete ?? "relinquish",
@@ -360,6 +417,9 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
     }
     if (last === "generatePassword") {
         return ["length"];
+    }
+    if (last === "containerService") {
+        return CONTAINER_SERVICE_KEYS;
     }
     return last === "tenants" ? TENANT_KEYS : STACK_KEYS;
 }
@@ -526,6 +586,7 @@ function crossProblems(raw: unknown): Problem[] {
         problems.push(...duplicateProblems(registries, tenant.path));
         problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets")));
         problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
+        problems.push(...containerServiceProblems(tenant.value, at("containerService")));
     }
     problems.push(...generatedUsernameProblems(shared, tenants));
     // Shared entries are checked once here, whatever the number of tenants.
@@ -665,3 +726,24 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string): 
     ];
 }
 
+
+/** The Container Service's account is created by the stack: it cannot be one the stack patches. */
+function containerServiceProblems(tenant: Record<string, unknown>, path: string): Problem[] {
+    const settings = asRecord(tenant.containerService);
+    if (!settings) {
+        return [];
+    }
+    const account = settings.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT;
+    // `default` exists in every namespace, so the stack could not create it either.
+    const taken = ["default", ...(Array.isArray(tenant.serviceAccounts) ? tenant.serviceAccounts : [])];
+    if (typeof account !== "string" || !taken.includes(account)) {
+        return [];
+    }
+    return [
+        {
+            path: `${path}.serviceAccount`,
+            message: `'${account}' is ${account === "default" ? "the namespace's default ServiceAccount" : "a ServiceAccount this stack patches with pull secrets"}; the Container Service needs one of its own, which the stack creates`,
+            fix: FIX.serviceAccount,
+        },
+    ];
+}

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { type ContainerServiceArgs, ContainerServiceAccess } from "./containerService";
 import { dockerConfigData } from "./dockerConfig";
 
 /** One registry's credential, as the component takes it. */
@@ -71,6 +72,8 @@ export interface RegistryAccessArgs {
     forceConflicts?: boolean;
     /** Leave the ServiceAccounts as they are on delete, instead of relinquishing the list. @default false */
     retainPatchOnDelete?: boolean;
+    /** XNAT's Container Service: its own ServiceAccount, Role, token and kubeconfig in this namespace. */
+    containerService?: Omit<ContainerServiceArgs, "namespace">;
 }
 
 /**
@@ -92,6 +95,8 @@ export class RegistryAccess extends pulumi.ComponentResource {
     readonly serviceAccounts: pulumi.Output<string[]>;
     /** Generated credentials, keyed by Secret name (secret). */
     readonly generatedCredentials: pulumi.Output<Record<string, GeneratedCredential>>;
+    /** The kubeconfig XNAT's Container Service reads, when configured (secret). */
+    readonly containerServiceKubeconfig?: pulumi.Output<string>;
 
     constructor(name: string, args: RegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         // `protect` goes on the component, so that every child inherits it: the engine checks it
@@ -194,6 +199,15 @@ export class RegistryAccess extends pulumi.ComponentResource {
             );
         }
 
+        if (args.containerService) {
+            const access = new ContainerServiceAccess(
+                `${name}/${args.containerService.serviceAccount}`,
+                { ...args.containerService, namespace },
+                inNamespace,
+            );
+            this.containerServiceKubeconfig = access.kubeconfig;
+        }
+
         // Known values are registered as plain values: every Output costs the SDK promises and
         // bookkeeping, which adds up over hundreds of namespaces (docs/benchmarks.md).
         const pullSecretNames = args.registries.map((r) => r.secretName);
@@ -206,6 +220,7 @@ export class RegistryAccess extends pulumi.ComponentResource {
             pullSecretNames,
             serviceAccounts,
             ...(Object.keys(generated).length > 0 ? { generatedCredentials: this.generatedCredentials } : {}),
+            ...(this.containerServiceKubeconfig ? { containerServiceKubeconfig: this.containerServiceKubeconfig } : {}),
         });
     }
 }

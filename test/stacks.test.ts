@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { ofType, runProgram, type RunResult } from "./support/runProgram";
+import { isSecretWrapper } from "./support/secrets";
 
 const ROOT = path.resolve(__dirname, "../..");
 const STACKS = readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f)).sort();
@@ -67,6 +68,13 @@ describe("the shipped stacks under mocks", function () {
         const namespaces = ofType(r, "kubernetes:core/v1:Namespace");
         assert.deepEqual(namespaces.map((n) => [n.name, n.protect]), [["xnat-jobs", true], ["xnat-jobs-gpu", true]]);
         assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").map((p) => p.name), ["xnat-jobs/default", "xnat-jobs-gpu/default", "xnat-jobs-gpu/xnat-gpu"]);
+    });
+
+    it("dev gives XNAT's Container Service its own account, Role and a secret kubeconfig", () => {
+        const r = results.get("Pulumi.dev.yaml")!;
+        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccount").map((a) => a.name), ["xnat-jobs-dev/xnat-container-service"]);
+        assert.deepEqual(ofType(r, "kubernetes:rbac.authorization.k8s.io/v1:Role").map((a) => a.name), ["xnat-jobs-dev/xnat-container-service"]);
+        assert.ok(isSecretWrapper(r.outputs.containerServiceKubeconfig));
     });
 
     it("staging gives Docker Hub its default server and Secret name", () => {

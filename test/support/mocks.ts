@@ -13,5 +13,16 @@ export function mockState(type: string, name: string, inputs: Record<string, unk
         const result = seed.replace(/[^A-Za-z0-9]/g, "").padEnd(72, "0").slice(0, Number(inputs.length));
         return { ...inputs, result, bcryptHash: hashSync(result, 4) };
     }
+    if (type === "kubernetes:core/v1:Secret" && inputs.type === "kubernetes.io/service-account-token") {
+        // What the token controller writes into the Secret, derived from its name like a new token.
+        return { ...inputs, data: mockTokenData(String((inputs.metadata as { name?: string })?.name)) };
+    }
     return inputs;
+}
+
+/** The `data` of a filled service-account-token Secret: token, ca.crt and namespace, base64. */
+export function mockTokenData(secretName: string): Record<string, string> {
+    const token = `eyJ.mock-token.${createHash("sha256").update(secretName).digest("base64url")}`;
+    const b64 = (s: string) => Buffer.from(s).toString("base64");
+    return { token: b64(token), "ca.crt": b64("-----BEGIN CERTIFICATE-----\nMOCK\n-----END CERTIFICATE-----\n"), namespace: b64("mock") };
 }
