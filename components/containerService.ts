@@ -108,12 +108,16 @@ export interface KubeconfigArgs {
 /** A kubeconfig with one cluster, user and context, the namespace being the context's default. */
 export function kubeconfigYaml({ server, caData, token, namespace, user }: KubeconfigArgs): string {
     const context = `${user}@${namespace}`;
-    return stringify({
+    // No folding: a long token stays on one line, as kubectl writes it.
+    return stringify(
+        {
         apiVersion: "v1",
         kind: "Config",
         clusters: [{ name: namespace, cluster: { server, ...(caData ? { "certificate-authority-data": caData } : {}) } }],
         users: [{ name: user, user: { token } }],
         contexts: [{ name: context, context: { cluster: namespace, user, namespace } }],
         "current-context": context,
-    });
+        },
+        { lineWidth: 0 },
+    );
 }
