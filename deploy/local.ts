@@ -97,6 +97,70 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
     }
 }
 
+/** Runs kubectl with only the given kubeconfig, as XNAT's admin would; stdin from INPUT. */
+function kubectlAs(kubeconfig: string, args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = execFile("kubectl", ["--kubeconfig", kubeconfig, "--request-timeout=10s", ...args], (err, out, errOut) =>
+            err ? reject(new Error(`kubectl ${args.join(" ")}: ${errOut.trim() || err.message}`)) : resolve(out),
+        );
+        child.stdin?.end(input ?? "");
+    });
+}
+
+/**
+ * The Container Service's proof, with nothing but the stack's kubeconfig: a Job runs as `default`,
+ * pulls the private image and completes, and its log reads back (README.md, "For XNAT's
+ * Container Service", step by step).
+ */
+async function proveContainerService(env: Record<string, string>, reg: LocalRegistry, kubeconfigText: string): Promise<void> {
+    const server = (await run("kubectl", ["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"])).stdout.trim();
+    if (!kubeconfigText.includes(`server: ${server}\n`)) {
+        log(`skipped the Container Service's Job: its kubeconfig names another API server than ${server} (containerService.apiServer in stacks/Pulumi.local.yaml)`);
+        return;
+    }
+    const work = await mkdtemp(path.join(tmpdir(), "registry-access-xnat-"));
+    const kubeconfig = path.join(work, "config");
+    const job = `xnat-probe-${Date.now().toString(36)}`;
+    try {
+        await writeFile(kubeconfig, kubeconfigText, { mode: 0o600 });
+        const manifest = {
+            apiVersion: "batch/v1",
+            kind: "Job",
+            metadata: { name: job },
+            spec: {
+                backoffLimit: 0,
+                template: {
+                    spec: {
+                        restartPolicy: "Never",
+                        dnsPolicy: "Default",
+                        containers: [{ name: "main", image: `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}` }],
+                    },
+                },
+            },
+        };
+        await kubectlAs(kubeconfig, ["create", "-f", "-"], JSON.stringify(manifest));
+        // List, not get: the Role grants the verbs XNAT uses, and XNAT only lists and watches.
+        const deadline = Date.now() + 120000;
+        for (;;) {
+            const jobs = JSON.parse(await kubectlAs(kubeconfig, ["get", "jobs", "-o", "json"])) as { items: { metadata: { name: string }; status: { succeeded?: number; failed?: number } }[] };
+            const status = jobs.items.find((j) => j.metadata.name === job)?.status;
+            if (status?.succeeded) {
+                break;
+            }
+            if (status?.failed || Date.now() > deadline) {
+                throw new Error(`the Container Service's Job ${reg.namespace}/${job} did not complete; see kubectl describe job ${job} -n ${reg.namespace}`);
+            }
+            await new Promise((r) => setTimeout(r, 1000));
+        }
+        const pod = (await kubectlAs(kubeconfig, ["get", "pods", "-l", `job-name=${job}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
+        const output = await kubectlAs(kubeconfig, ["get", "--raw", `/api/v1/namespaces/${reg.namespace}/pods/${pod}/log`]);
+        log(`with the containerServiceKubeconfig output only, Job ${reg.namespace}/${job} pulled ${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE} as default and logged: ${output.trim()}`);
+        await kubectlAs(kubeconfig, ["delete", "job", job, "--cascade=foreground", "--wait=false"]);
+    } finally {
+        await rm(work, { recursive: true, force: true });
+    }
+}
+
 async function main(command: string | undefined): Promise<void> {
     const stack = await projectStack(STACK, { envVars: { PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE } });
     const print = (out: string) => process.stdout.write(out);
@@ -112,6 +176,9 @@ async function main(command: string | undefined): Promise<void> {
         log(`pulumi up --yes --refresh --diff --stack ${STACK} (KUBECONFIG=${process.env.KUBECONFIG})`);
         const result = await stack.up({ onOutput: print, color: "never", refresh: true, diff: true });
         await prove(env, reg, result.outputs.pullSecretNames.value as string[]);
+        if (result.outputs.containerServiceKubeconfig) {
+            await proveContainerService(env, reg, result.outputs.containerServiceKubeconfig.value as string);
+        }
     } else if (command === "down") {
         log(`pulumi destroy --yes --stack ${STACK}`);
         await stack.destroy({ onOutput: print, color: "never" });
