@@ -12,8 +12,10 @@
  *
  *   npm run bench -- engine            N = 10, 100, 300 x M = 1, 3; runs: 3, 3, 2; the levers
  *   npm run bench -- engine --quick    N = 10, M = 1, one run, no levers (for CI)
- *   options: --sizes NxM,... (e.g. 100x3), --runs K (every size), --no-levers, --lever-runs K (2),
- *            --json FILE (every measurement), --chart FILE (SVG of create wall time against N)
+ *   options: --sizes NxM,...|none (e.g. 100x3), --runs K (every size), --ways program,bare,loop,floor,
+ *            --no-levers, --lever-runs K (2), --lever-size NxM (100x3),
+ *            --json FILE (every measurement, written as it goes), --chart FILE (SVG of create wall
+ *            time against N), --report FILE (the tables and chart of a --json FILE, measuring nothing)
  *
  * Without KUBECONFIG it starts its own control-plane-only cluster (scripts/local-cluster.sh with
  * LOCAL_CLUSTER_NODE=0, in BENCH_CLUSTER_DIR or /tmp/registry-access-bench-cluster) and stops it
@@ -42,6 +44,8 @@ interface Variant {
     name: string;
     what: string;
     env?: Record<string, string>;
+    /** Project config merged over Pulumi.yaml's (e.g. the provider's settings). */
+    config?: Record<string, { value: unknown }>;
     parallel?: number;
     /** Run the child through ts-node instead of compiled JS; "transpile" skips type-checking. */
     tsNode?: "check" | "transpile";
@@ -51,7 +55,6 @@ interface Variant {
 
 const DEFAULT: Variant = { name: "default", what: "compiled JS, default parallel (4 x CPUs), checkpoints, provider client defaults, file backend on disk" };
 const LEVERS: Variant[] = [
-    { name: "parallel=2", what: "engine parallelism 2", parallel: 2 },
     { name: "parallel=64", what: "engine parallelism 64", parallel: 64 },
     { name: "ts-node", what: "TypeScript compiled at run time by ts-node, type-checking (as Pulumi's Node runner does by default)", tsNode: "check" },
     { name: "ts-node transpile-only", what: "ts-node without type-checking (PULUMI_NODEJS_TRANSPILE_ONLY=true for Pulumi's runner)", tsNode: "transpile" },
@@ -59,7 +62,6 @@ const LEVERS: Variant[] = [
     { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
     { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
 ];
-const LEVER_SIZE = { namespaces: 100, registries: 3 };
 
 export interface Measurement {
     /** "sizes": the four ways at every size; "levers": the program's settings at one size. */
@@ -95,11 +97,15 @@ interface PreviewSplit {
 
 interface Options {
     sizes: { namespaces: number; registries: number; runs: number }[];
+    ways: Way[];
     levers: boolean;
     leverRuns: number;
+    leverSize: { namespaces: number; registries: number };
     quick: boolean;
     json?: string;
     chart?: string;
+    /** Print the tables of an earlier run's --json file instead of measuring. */
+    report?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -118,17 +124,26 @@ function parseOptions(argv: string[]): Options {
     const runs = count("--runs");
     // Fewer runs at N = 300, where one round of the four ways takes minutes on 2 cores.
     const runsAt = (n: number) => runs ?? (quick ? 1 : n >= 300 ? 2 : 3);
-    const sizes = (valueOf("--sizes") ?? (quick ? "10x1" : "10x1,10x3,100x1,100x3,300x1,300x3")).split(",").map((size) => {
-        const m = /^(\d+)x(\d+)$/.exec(size);
+    const size = (text: string) => {
+        const m = /^(\d+)x(\d+)$/.exec(text);
         if (!m) {
-            throw new Error(`--sizes takes NxM,... (got ${size})`);
+            throw new Error(`sizes are NxM, e.g. 100x3 (got ${text})`);
         }
         return { namespaces: Number(m[1]), registries: Number(m[2]), runs: runsAt(Number(m[1])) };
-    });
+    };
+    const sizesText = valueOf("--sizes") ?? (quick ? "10x1" : "10x1,10x3,100x1,100x3,300x1,300x3");
+    const sizes = sizesText === "none" ? [] : sizesText.split(",").map(size);
+    const ways = (valueOf("--ways")?.split(",") ?? WAYS) as Way[];
+    if (!ways.every((w) => WAYS.includes(w))) {
+        throw new Error(`--ways takes some of ${WAYS.join(",")}`);
+    }
     return {
         sizes,
+        ways,
         levers: !quick && !argv.includes("--no-levers"),
         leverRuns: count("--lever-runs") ?? 2,
+        leverSize: size(valueOf("--lever-size") ?? "100x3"),
+        report: valueOf("--report"),
         quick,
         json: valueOf("--json"),
         chart: valueOf("--chart"),
@@ -313,9 +328,13 @@ class Bench {
         try {
             const env = this.env(s.variant.env, backend);
             // Fresh state: a new stack in a new backend, its config set (not measured).
+            const settings = projectSettings();
+            // Typed as a string in ProjectSettings, but Pulumi.yaml's `config:` is a map.
+            const project = settings as unknown as { config?: Record<string, unknown> };
+            project.config = { ...project.config, ...s.variant.config };
             const stack = await LocalWorkspace.createStack(
                 { stackName: STACK, projectName: PROJECT, program: async () => ({}) },
-                { workDir: s.dir, projectSettings: projectSettings(), secretsProvider: "passphrase", envVars: env as Record<string, string> },
+                { workDir: s.dir, projectSettings: settings, secretsProvider: "passphrase", envVars: env as Record<string, string> },
             );
             await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(s.tenants), secret: true });
 
@@ -538,8 +557,11 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
 }
 
 function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
-    const at = { way: "program" as const, ...LEVER_SIZE };
-    print(`### Levers: the program at N = ${LEVER_SIZE.namespaces}, M = ${LEVER_SIZE.registries}, wall time in s, median (min–max)`);
+    if (ms.length === 0) {
+        return;
+    }
+    const at = { way: "program" as const, namespaces: ms[0].namespaces, registries: ms[0].registries };
+    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}, wall time in s, median (min–max)`);
     print();
     print("| setting | create | no-change preview | no-change up | destroy | create CPU s | create peak MB |");
     print("|---|---:|---:|---:|---:|---:|---:|");
@@ -556,9 +578,42 @@ function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
 
 const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(", ");
 
+interface Results {
+    measurements: Measurement[];
+    splits: PreviewSplit[];
+}
+
+/** The tables (and the chart) of a run's results. */
+function printResults(results: Results, options: Options, print: (line?: string) => void): void {
+    const sizes = results.measurements.filter((m) => m.phase === "sizes");
+    const sizeList = [...new Map(sizes.map((m) => [`${m.namespaces}x${m.registries}`, { namespaces: m.namespaces, registries: m.registries, runs: 0 }])).values()];
+    report(sizes, results.splits, sizeList, print);
+    reportLevers(
+        results.measurements.filter((m) => m.phase === "levers"),
+        print,
+    );
+    const loads = results.measurements.map((m) => m.load1);
+    if (loads.length) {
+        print(`1-minute load average over the measured runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (2 would be both cores busy)`);
+    }
+    if (options.chart && sizes.length) {
+        const chart = spawnSync(process.execPath, [path.join(ROOT, "bench", "chart.mjs"), "-", options.chart], {
+            input: JSON.stringify(sizes),
+            stdio: ["pipe", "inherit", "inherit"],
+        });
+        if (chart.status !== 0) {
+            throw new Error("drawing the chart failed");
+        }
+    }
+}
+
 export async function main(argv: string[]): Promise<void> {
     const options = parseOptions(argv);
     const print = (line = "") => console.log(line);
+    if (options.report) {
+        printResults(JSON.parse(readFileSync(options.report, "utf8")) as Results, options, print);
+        return;
+    }
     const progress = (line: string) => process.stderr.write(`bench engine: ${new Date().toISOString().slice(11, 19)} ${line} (load ${loadAverage()})\n`);
     const work = mkdtempSync(path.join(os.tmpdir(), "registry-access-bench-engine-"));
     const cluster = startCluster();
@@ -566,18 +621,24 @@ export async function main(argv: string[]): Promise<void> {
         const bench = new Bench(cluster, path.join(work, "kubectl-cache"));
         print(`Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`);
         print(`Kubernetes: ${bench.kubectl(["version", "-o", "json"]).match(/"serverVersion":[^}]*"gitVersion":\s*"([^"]+)"/)?.[1] ?? "unknown"}; memory sampled every ${SAMPLE_MS} ms`);
-        print(`Runs per size: ${options.sizes.map((z) => `N=${z.namespaces} M=${z.registries}: ${z.runs}`).join(", ")}`);
+        print(`Runs per size: ${options.sizes.map((z) => `N=${z.namespaces} M=${z.registries}: ${z.runs}`).join(", ") || "none"}`);
         print(`Load average at start: ${loadAverage()}`);
         print();
+        // Written after every way, so that an interrupted run's measurements are kept (--report).
+        const save = () => {
+            if (options.json) {
+                writeFileSync(options.json, JSON.stringify({ measurements: bench.measurements, splits: bench.splits } satisfies Results, null, 1));
+            }
+        };
 
-        // Unmeasured warm-up of every way at the smallest size: file cache, kubectl's discovery cache.
         let serial = 0;
         const scenario = (phase: Scenario["phase"], way: Way, namespaces: number, registries: number, run: number, variant: Variant): Scenario => {
             const prefix = `${way[0]}${serial++}`;
             return { phase, way, namespaces, registries, run, variant, tenants: benchTenants(namespaces, registries, prefix), dir: path.join(work, prefix) };
         };
+        // Unmeasured warm-up of every way at the smallest size: file cache, kubectl's discovery cache.
         if (!options.quick) {
-            for (const way of WAYS) {
+            for (const way of options.levers ? ["program" as const, ...options.ways] : options.ways) {
                 await bench.runWay(scenario("sizes", way, 1, 1, -1, DEFAULT), false);
             }
             bench.measurements.length = 0;
@@ -587,50 +648,29 @@ export async function main(argv: string[]): Promise<void> {
         for (const size of options.sizes) {
             for (let run = 0; run < size.runs; run++) {
                 // Each round starts with a different way, so that drift in the machine hits all alike.
-                const order = WAYS.map((_, i) => WAYS[(i + run) % WAYS.length]);
+                const order = options.ways.map((_, i) => options.ways[(i + run) % options.ways.length]);
                 for (const way of order) {
                     // The last round's program preview is repeated once with gRPC logging for the split.
                     await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === size.runs - 1);
+                    save();
                 }
                 progress(`N=${size.namespaces} M=${size.registries} run ${run + 1}/${size.runs}`);
             }
         }
         if (options.levers) {
-            const runs = options.leverRuns;
-            for (let run = 0; run < runs; run++) {
+            const { namespaces, registries } = options.leverSize;
+            for (let run = 0; run < options.leverRuns; run++) {
                 // The default is measured again beside the levers, in the same rounds.
                 const variants = [DEFAULT, ...LEVERS];
-                const order = run % 2 ? [...variants].reverse() : variants;
-                for (const v of order) {
-                    await bench.runWay(scenario("levers", "program", LEVER_SIZE.namespaces, LEVER_SIZE.registries, run, v), false);
-                    progress(`lever ${v.name} run ${run + 1}/${runs}`);
+                for (const v of run % 2 ? [...variants].reverse() : variants) {
+                    await bench.runWay(scenario("levers", "program", namespaces, registries, run, v), false);
+                    save();
+                    progress(`lever ${v.name} run ${run + 1}/${options.leverRuns}`);
                 }
             }
         }
-
-        const sizes = bench.measurements.filter((m) => m.phase === "sizes");
-        report(sizes, bench.splits, options.sizes, print);
-        if (options.levers) {
-            reportLevers(
-                bench.measurements.filter((m) => m.phase === "levers"),
-                print,
-            );
-        }
+        printResults({ measurements: bench.measurements, splits: bench.splits }, options, print);
         print(`Load average at end: ${loadAverage()}`);
-        const loads = bench.measurements.map((m) => m.load1);
-        print(`1-minute load average over the measured runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (2 would be both cores busy)`);
-        if (options.json) {
-            writeFileSync(options.json, JSON.stringify({ measurements: bench.measurements, splits: bench.splits }, null, 1));
-        }
-        if (options.chart) {
-            const chart = spawnSync(process.execPath, [path.join(ROOT, "bench", "chart.mjs"), "-", options.chart], {
-                input: JSON.stringify(sizes),
-                stdio: ["pipe", "inherit", "inherit"],
-            });
-            if (chart.status !== 0) {
-                throw new Error("drawing the chart failed");
-            }
-        }
     } finally {
         cluster.stop();
         rmSync(work, { recursive: true, force: true });
