@@ -6,6 +6,7 @@
  *                                 start-up 10 runs each, `npm test` 3 times
  *   npm run bench -- --quick      N = 10 only, 1 run each, no `npm test` (for CI: keeps it running)
  *   options: --runs K, --startup-runs K, --npm-test-runs K
+ *   npm run bench -- engine ...   the real engine on a real API server instead (bench/engine.ts)
  *
  * Every measured run is a fresh process (Pulumi's runtime state is process-global), one at a
  * time so that runs do not compete for cores. Prints Markdown tables and the targets' verdicts.
@@ -290,4 +291,14 @@ function main(): void {
     }
 }
 
-main();
+// `npm run bench -- engine ...`: the real engine on a real API server (bench/engine.ts).
+if (process.argv[2] === "engine") {
+    require("./engine")
+        .main(process.argv.slice(3))
+        .catch((err: unknown) => {
+            process.stderr.write(`bench engine failed: ${err instanceof Error ? err.message : String(err)}\n`);
+            process.exitCode = 1;
+        });
+} else {
+    main();
+}

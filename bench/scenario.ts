@@ -18,12 +18,13 @@ export interface BenchTenant {
     registries: BenchRegistry[];
 }
 
-export function benchTenants(namespaces: number, registries: number): BenchTenant[] {
+/** PREFIX names the namespaces (`team-0`, ...): the real-engine benchmark gives each run its own. */
+export function benchTenants(namespaces: number, registries: number, prefix = "team"): BenchTenant[] {
     return Array.from({ length: namespaces }, (_, i) => ({
-        namespace: `team-${i}`,
+        namespace: `${prefix}-${i}`,
         registries: Array.from({ length: registries }, (_, j) => ({
             server: `registry-${j}.example.org`,
-            username: `team-${i}`,
+            username: `${prefix}-${i}`,
             // Distinct per registry, so no two Secrets carry the same bytes.
             password: `pw-${i}-${j}-${((i + 1) * 7919 + j * 104729).toString(36)}`,
         })),

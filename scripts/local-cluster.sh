@@ -14,6 +14,9 @@
 # Environment:
 #   KUBECONFIG              if it names an existing file, `up` uses that cluster and starts nothing
 #   LOCAL_CLUSTER_FORCE=1   start the local cluster even when KUBECONFIG is set
+#   LOCAL_CLUSTER_NODE=0    control plane only (etcd, apiserver, controller-manager): no node,
+#                           no scheduler, no bridge; for what needs an API server and no pods
+#                           (npm run bench). `down` reads the mode from the state dir.
 #   LOCAL_CLUSTER_DIR       state dir (default /tmp/registry-access-cluster)
 #   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the cluster to become ready (default 120)
 #   REGISTRY_ACCESS_CACHE   where the built binaries are kept (default ~/.cache/registry-access)
@@ -37,6 +40,15 @@ readonly BIN_DIR
 STATE_DIR="$(realpath -m -- "${LOCAL_CLUSTER_DIR:-/tmp/registry-access-cluster}")"
 readonly STATE_DIR
 readonly KUBECONFIG_PATH="${STATE_DIR}/kubeconfig"
+# 1: with the node; 0: control plane only. A running cluster's mode is in its ports file.
+# (A ports file without the line is from before the mode existed: with the node.)
+NODE="${LOCAL_CLUSTER_NODE:-1}"
+if [[ -f "${STATE_DIR}/ports" ]]; then
+  NODE="$(sed -n 's/^NODE=//p' "${STATE_DIR}/ports")"
+  NODE="${NODE:-1}"
+fi
+[[ "${NODE}" == 0 || "${NODE}" == 1 ]] || { echo "local-cluster: LOCAL_CLUSTER_NODE must be 0 or 1" >&2; exit 2; }
+readonly NODE
 # `down` deletes only a directory carrying this file, never one it did not create.
 readonly MARKER="${STATE_DIR}/.registry-access-local-cluster"
 readonly LOCK_FILE="${CACHE_ROOT}/local-cluster.lock"
@@ -46,7 +58,11 @@ readonly TIMEOUT="${LOCAL_CLUSTER_TIMEOUT:-120}"
 readonly DEFAULT_API_PORT=16443 DEFAULT_ETCD_PORT=12379 DEFAULT_PEER_PORT=12380
 readonly SERVICE_CIDR=10.0.0.0/24 SERVICE_IP=10.0.0.1
 # The node: Debian's containerd and runc, its CNI plugins, and busybox for the sandbox image.
-readonly PACKAGES=(openssl containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2)
+if ((NODE)); then
+  readonly PACKAGES=(openssl containerd runc containernetworking-plugins busybox-static umoci skopeo iproute2)
+else
+  readonly PACKAGES=(openssl)
+fi
 # The pods' bridge, whose gateway address is also the node's: a kubelet refuses a loopback node
 # IP, and this one is reachable from this machine only.
 readonly NODE_NAME=registry-access-node POD_CIDR=10.88.0.0/24 NODE_IP=10.88.0.1 BRIDGE=ra-cni0
@@ -55,7 +71,11 @@ readonly SANDBOX_IMAGE=registry-access.local/pause:1
 REGISTRY_HOSTS_D="$(realpath -m -- "${LOCAL_REGISTRY_DIR:-/tmp/registry-access-registry}")/containerd-hosts"
 readonly REGISTRY_HOSTS_D
 # Stop order: clients first, etcd last.
-readonly PROCESSES=(kubelet scheduler controller-manager apiserver containerd etcd)
+if ((NODE)); then
+  readonly PROCESSES=(kubelet scheduler controller-manager apiserver containerd etcd)
+else
+  readonly PROCESSES=(controller-manager apiserver etcd)
+fi
 
 BUILD_WORK=""   # temp build tree, removed on exit
 POD_NETNS=()    # the pods' network namespaces, found before containerd stops
@@ -318,6 +338,7 @@ start_node() {
 # Pods outlive the kubelet: their containers are stopped through containerd while it runs.
 before_stop_all() {
   local pid id i
+  ((NODE)) || return 0
   if pid="$(pid_of kubelet)"; then
     kill -TERM "${pid}" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
@@ -342,6 +363,8 @@ before_stop_all() {
 # What containerd and the kubelet leave: shims, mounts under the state dir, the pod bridge.
 after_stop_all() {
   local pid mnt
+  # Without a node there is nothing of ours there, and the bridge may be another cluster's.
+  ((NODE)) || return 0
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address ${STATE_DIR}/containerd/containerd.sock" || true); do
     kill -KILL "${pid}" 2>/dev/null || true
   done
@@ -378,7 +401,7 @@ start_cluster() {
   ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"
   peer_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
   make_state
-  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${peer_port}" >"${STATE_DIR}/ports"
+  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${peer_port}" "NODE=${NODE}" >"${STATE_DIR}/ports"
   STARTING=1
 
   # Client and peer URLs on loopback only; one member, data in the state dir.
@@ -431,14 +454,16 @@ start_cluster() {
     --root-ca-file="${STATE_DIR}/pki/ca.crt"
   wait_for "the default/default ServiceAccount" default_sa_ready
 
-  start_component scheduler "${BIN_DIR}/kube-scheduler" \
-    --kubeconfig="${STATE_DIR}/node.kubeconfig" \
-    --leader-elect=false \
-    --secure-port=0
-  start_node
+  if ((NODE)); then
+    start_component scheduler "${BIN_DIR}/kube-scheduler" \
+      --kubeconfig="${STATE_DIR}/node.kubeconfig" \
+      --leader-elect=false \
+      --secure-port=0
+    start_node
+  fi
 
   STARTING=0
-  log "ready in $(fmt_s $(($(now_ms) - t0))) s: https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${peer_port}), state in ${STATE_DIR}"
+  log "ready in $(fmt_s $(($(now_ms) - t0))) s$( ((NODE)) || echo " (control plane only)"): https://127.0.0.1:${API_PORT} (etcd 127.0.0.1:${ETCD_PORT}, peer ${peer_port}), state in ${STATE_DIR}"
 }
 
 on_exit() {

@@ -1,0 +1,678 @@
+/**
+ * `npm run bench -- engine`: what users wait for, on a real API server. Four ways of giving N
+ * namespaces x M registries their pull secrets, side by side:
+ *
+ *   program  this program (index.ts) on the real engine, provider and file backend, through the
+ *            Automation API as deploy/engine.ts runs it: create (`up`), no-change `preview`,
+ *            no-change `up`, `destroy`, each a fresh process, from fresh state for each create;
+ *   bare     a bare Pulumi program declaring the same resources (bench/baseline.ts), the same way;
+ *   loop     the kubectl recipe as a shell loop (bench/kubectl-loop.sh): create only;
+ *   floor    one `kubectl apply --server-side` of the same objects from one file, and its
+ *            no-change apply, `kubectl diff --server-side` and `kubectl delete -f`.
+ *
+ *   npm run bench -- engine            N = 10, 100, 300 x M = 1, 3; runs: 3, 3, 2; the levers
+ *   npm run bench -- engine --quick    N = 10, M = 1, one run, no levers (for CI)
+ *   options: --sizes NxM,...|none (e.g. 100x3), --runs K (every size), --ways program,bare,loop,floor,
+ *            --no-levers, --lever-runs K (2), --lever-size NxM (100x3),
+ *            --json FILE (every measurement, written as it goes), --chart FILE (SVG of create wall
+ *            time against N), --report FILE (the tables and chart of a --json FILE, measuring nothing)
+ *
+ * Without KUBECONFIG it starts its own control-plane-only cluster (scripts/local-cluster.sh with
+ * LOCAL_CLUSTER_NODE=0, in BENCH_CLUSTER_DIR or /tmp/registry-access-bench-cluster) and stops it
+ * at the end, whatever happens. Prints Markdown tables (docs/benchmarks.md).
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LocalWorkspace } from "@pulumi/pulumi/automation";
+import { OFFLINE_ENV, projectSettings } from "../deploy/engine";
+import type { ChildMarks, ChildSpec, EngineOp, EngineWay } from "./engineChild";
+import { processCpuMs, runTree, SAMPLE_MS, type TreeRun } from "./procTree";
+import { benchTenants, declaredPerTenant, PROJECT, STACK, type BenchTenant } from "./scenario";
+
+const ROOT = path.join(__dirname, "..", "..");
+const PASSPHRASE = "registry-access-bench";
+
+type Way = EngineWay | "loop" | "floor";
+type Op = "create" | "preview" | "noop-up" | "destroy";
+const WAYS: Way[] = ["program", "bare", "loop", "floor"];
+const OPS: Op[] = ["create", "preview", "noop-up", "destroy"];
+
+/** A setting under test: changes how the program way runs (levers), "default" when none. */
+interface Variant {
+    name: string;
+    what: string;
+    env?: Record<string, string>;
+    /** Project config merged over Pulumi.yaml's (e.g. the provider's settings). */
+    config?: Record<string, { value: unknown }>;
+    parallel?: number;
+    /** Run the child through ts-node instead of compiled JS; "transpile" skips type-checking. */
+    tsNode?: "check" | "transpile";
+    /** Parent of the state folder (the file backend); os.tmpdir() otherwise. */
+    stateRoot?: string;
+}
+
+const DEFAULT: Variant = { name: "default", what: "compiled JS, default parallel (4 x CPUs), checkpoints, provider client defaults, file backend on disk" };
+const LEVERS: Variant[] = [
+    { name: "parallel=64", what: "engine parallelism 64", parallel: 64 },
+    { name: "ts-node", what: "TypeScript compiled at run time by ts-node, type-checking (as Pulumi's Node runner does by default)", tsNode: "check" },
+    { name: "ts-node transpile-only", what: "ts-node without type-checking (PULUMI_NODEJS_TRANSPILE_ONLY=true for Pulumi's runner)", tsNode: "transpile" },
+    { name: "skip checkpoints", what: "PULUMI_SKIP_CHECKPOINTS=true: state written once at the end", env: { PULUMI_SKIP_CHECKPOINTS: "true" } },
+    { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
+    { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
+];
+
+export interface Measurement {
+    /** "sizes": the four ways at every size; "levers": the program's settings at one size. */
+    phase: "sizes" | "levers";
+    way: Way;
+    op: Op;
+    variant: string;
+    namespaces: number;
+    registries: number;
+    run: number;
+    wallMs: number;
+    cpuMs: number;
+    peakRssMb: number;
+    /** CPU the API server, etcd and controller-manager spent meanwhile (own cluster only). */
+    serverCpuMs: number;
+    load1: number;
+}
+
+/** Where the wall time of one program `preview` went, in ms (from a run with PULUMI_DEBUG_GRPC). */
+interface PreviewSplit {
+    namespaces: number;
+    registries: number;
+    wallMs: number;
+    nodeAndModules: number;
+    automationSetup: number;
+    engineStart: number;
+    programBody: number;
+    registrations: number;
+    providerCalls: number;
+    providerBusy: number;
+    engineFinish: number;
+}
+
+interface Options {
+    sizes: { namespaces: number; registries: number; runs: number }[];
+    ways: Way[];
+    levers: boolean;
+    leverRuns: number;
+    leverSize: { namespaces: number; registries: number };
+    quick: boolean;
+    json?: string;
+    chart?: string;
+    /** Print the tables of an earlier run's --json file instead of measuring. */
+    report?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+    const quick = argv.includes("--quick");
+    const valueOf = (flag: string): string | undefined => {
+        const at = argv.indexOf(flag);
+        return at >= 0 ? argv[at + 1] : undefined;
+    };
+    const count = (flag: string): number | undefined => {
+        const text = valueOf(flag);
+        if (text !== undefined && !(Number.isInteger(Number(text)) && Number(text) > 0)) {
+            throw new Error(`${flag} takes a whole number above 0`);
+        }
+        return text === undefined ? undefined : Number(text);
+    };
+    const runs = count("--runs");
+    // Fewer runs at N = 300, where one round of the four ways takes minutes on 2 cores.
+    const runsAt = (n: number) => runs ?? (quick ? 1 : n >= 300 ? 2 : 3);
+    const size = (text: string) => {
+        const m = /^(\d+)x(\d+)$/.exec(text);
+        if (!m) {
+            throw new Error(`sizes are NxM, e.g. 100x3 (got ${text})`);
+        }
+        return { namespaces: Number(m[1]), registries: Number(m[2]), runs: runsAt(Number(m[1])) };
+    };
+    const sizesText = valueOf("--sizes") ?? (quick ? "10x1" : "10x1,10x3,100x1,100x3,300x1,300x3");
+    const sizes = sizesText === "none" ? [] : sizesText.split(",").map(size);
+    const ways = (valueOf("--ways")?.split(",") ?? WAYS) as Way[];
+    if (!ways.every((w) => WAYS.includes(w))) {
+        throw new Error(`--ways takes some of ${WAYS.join(",")}`);
+    }
+    return {
+        sizes,
+        ways,
+        levers: !quick && !argv.includes("--no-levers"),
+        leverRuns: count("--lever-runs") ?? 2,
+        leverSize: size(valueOf("--lever-size") ?? "100x3"),
+        report: valueOf("--report"),
+        quick,
+        json: valueOf("--json"),
+        chart: valueOf("--chart"),
+    };
+}
+
+// ---------------------------------------------------------------- the cluster
+
+interface Cluster {
+    kubeconfig: string;
+    /** Pids of the control plane, when this benchmark started it: their CPU is read from /proc. */
+    serverPids: number[];
+    stop(): void;
+}
+
+function startCluster(): Cluster {
+    const given = process.env.KUBECONFIG;
+    if (given) {
+        return { kubeconfig: given, serverPids: [], stop: () => undefined };
+    }
+    const dir = process.env.BENCH_CLUSTER_DIR ?? "/tmp/registry-access-bench-cluster";
+    const script = path.join(ROOT, "scripts", "local-cluster.sh");
+    const env = { ...process.env, LOCAL_CLUSTER_DIR: dir, LOCAL_CLUSTER_NODE: "0", LOCAL_CLUSTER_FORCE: "1" };
+    let stopped = false;
+    const stop = () => {
+        if (!stopped) {
+            stopped = true;
+            spawnSync("bash", [script, "down"], { env, stdio: ["ignore", "ignore", "inherit"] });
+        }
+    };
+    // Stopped whatever happens: normal end, error, Ctrl-C or TERM.
+    process.on("exit", stop);
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        process.on(signal, () => {
+            stop();
+            process.exit(130);
+        });
+    }
+    const up = spawnSync("bash", [script, "up"], { env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (up.status !== 0) {
+        stop();
+        throw new Error("scripts/local-cluster.sh up failed");
+    }
+    const serverPids = ["apiserver", "etcd", "controller-manager"].map((name) => Number(readFileSync(path.join(dir, `${name}.pid`), "utf8")));
+    return { kubeconfig: up.stdout.trim().split("\n").pop()!, serverPids, stop };
+}
+
+// ---------------------------------------------------------------- the ways
+
+interface Scenario {
+    phase: Measurement["phase"];
+    way: Way;
+    namespaces: number;
+    registries: number;
+    run: number;
+    variant: Variant;
+    tenants: BenchTenant[];
+    dir: string;
+}
+
+const secretName = (server: string) => `regcred-${server.replace(/[^a-z0-9]+/g, "-")}`;
+
+/** The same objects as the programs declare, as one List for `kubectl apply --server-side`. */
+function floorManifest(tenants: BenchTenant[]): string {
+    const items = tenants.flatMap((t) => [
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: t.namespace } },
+        ...t.registries.map((r) => {
+            const auth = Buffer.from(`${r.username}:${r.password}`).toString("base64");
+            const document = JSON.stringify({ auths: { [r.server]: { username: r.username, password: r.password, auth } } });
+            return {
+                apiVersion: "v1",
+                kind: "Secret",
+                metadata: { name: secretName(r.server), namespace: t.namespace },
+                type: "kubernetes.io/dockerconfigjson",
+                data: { ".dockerconfigjson": Buffer.from(document).toString("base64") },
+            };
+        }),
+        {
+            apiVersion: "v1",
+            kind: "ServiceAccount",
+            metadata: { name: "default", namespace: t.namespace },
+            imagePullSecrets: t.registries.map((r) => ({ name: secretName(r.server) })),
+        },
+    ]);
+    return JSON.stringify({ apiVersion: "v1", kind: "List", items });
+}
+
+class Bench {
+    readonly measurements: Measurement[] = [];
+    readonly splits: PreviewSplit[] = [];
+
+    constructor(
+        private readonly cluster: Cluster,
+        private readonly kubectlCache: string,
+    ) {}
+
+    private env(extra: Record<string, string> = {}, backend?: string): NodeJS.ProcessEnv {
+        return {
+            ...process.env,
+            ...OFFLINE_ENV,
+            KUBECONFIG: this.cluster.kubeconfig,
+            KUBECACHEDIR: this.kubectlCache,
+            PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+            ...(backend ? { PULUMI_BACKEND_URL: `file://${backend}` } : {}),
+            ...extra,
+        };
+    }
+
+    private serverCpu(): number {
+        return this.cluster.serverPids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+    }
+
+    /** Runs one measured command and records it; fails the benchmark if the command failed. */
+    private async measure(s: Scenario, op: Op, command: string, args: string[], env: NodeJS.ProcessEnv): Promise<TreeRun> {
+        const server = this.serverCpu();
+        const run = await runTree(command, args, { env, cwd: s.dir });
+        if (run.code !== 0) {
+            throw new Error(`${s.way} ${op} N=${s.namespaces} M=${s.registries} failed (${run.code}):\n${run.output.slice(-4000)}`);
+        }
+        this.measurements.push({
+            phase: s.phase,
+            way: s.way,
+            op,
+            variant: s.variant.name,
+            namespaces: s.namespaces,
+            registries: s.registries,
+            run: s.run,
+            wallMs: run.wallMs,
+            cpuMs: run.cpuMs,
+            peakRssMb: run.peakRssMb,
+            serverCpuMs: this.serverCpu() - server,
+            load1: os.loadavg()[0],
+        });
+        return run;
+    }
+
+    kubectl(args: string[]): string {
+        const r = spawnSync("kubectl", args, { env: this.env(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+        if (r.status !== 0) {
+            throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
+        }
+        return r.stdout;
+    }
+
+    /** Deletes the run's namespaces and waits until they are gone (not measured). */
+    private deleteNamespaces(tenants: BenchTenant[]): void {
+        this.kubectl(["delete", "namespace", "--ignore-not-found", "--timeout=600s", ...tenants.map((t) => t.namespace)]);
+    }
+
+    async runWay(s: Scenario, split: boolean): Promise<void> {
+        mkdirSync(s.dir, { recursive: true });
+        switch (s.way) {
+            case "program":
+            case "bare":
+                return this.runPulumi(s, split);
+            case "loop": {
+                const file = path.join(s.dir, "tenants.txt");
+                writeFileSync(file, s.tenants.map((t) => [t.namespace, ...t.registries.flatMap((r) => [r.server, r.username, r.password])].join(" ")).join("\n") + "\n");
+                await this.measure(s, "create", "bash", [path.join(ROOT, "bench", "kubectl-loop.sh"), file], this.env());
+                this.deleteNamespaces(s.tenants);
+                return;
+            }
+            case "floor": {
+                const file = path.join(s.dir, "objects.json");
+                writeFileSync(file, floorManifest(s.tenants));
+                const apply = ["apply", "--server-side", "--field-manager=registry-access-bench", "-f", file];
+                await this.measure(s, "create", "kubectl", apply, this.env());
+                // `kubectl diff` exits 1 when it finds a difference: a failure here.
+                await this.measure(s, "preview", "kubectl", ["diff", "--server-side", "--field-manager=registry-access-bench", "-f", file], this.env());
+                await this.measure(s, "noop-up", "kubectl", apply, this.env());
+                await this.measure(s, "destroy", "kubectl", ["delete", "--timeout=600s", "-f", file], this.env());
+                return;
+            }
+        }
+    }
+
+    private async runPulumi(s: Scenario, split: boolean): Promise<void> {
+        const way = s.way as EngineWay;
+        const stateDir = mkdtempSync(path.join(s.variant.stateRoot ?? os.tmpdir(), "registry-access-bench-state-"));
+        const backend = path.join(stateDir, "backend");
+        mkdirSync(backend);
+        try {
+            const env = this.env(s.variant.env, backend);
+            // Fresh state: a new stack in a new backend, its config set (not measured).
+            const settings = projectSettings();
+            // Typed as a string in ProjectSettings, but Pulumi.yaml's `config:` is a map.
+            const project = settings as unknown as { config?: Record<string, unknown> };
+            project.config = { ...project.config, ...s.variant.config };
+            const stack = await LocalWorkspace.createStack(
+                { stackName: STACK, projectName: PROJECT, program: async () => ({}) },
+                { workDir: s.dir, projectSettings: settings, secretsProvider: "passphrase", envVars: env as Record<string, string> },
+            );
+            await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(s.tenants), secret: true });
+
+            const perTenant = declaredPerTenant(s.registries) + (way === "program" ? 1 : 0);
+            const resources = s.namespaces * perTenant + 1; // and the Stack
+            const opOf: Record<Op, { op: EngineOp; expect: Record<string, number> }> = {
+                create: { op: "up", expect: { create: resources } },
+                preview: { op: "preview", expect: { same: resources } },
+                "noop-up": { op: "up", expect: { same: resources } },
+                destroy: { op: "destroy", expect: { delete: resources } },
+            };
+            for (const op of OPS) {
+                const resultFile = path.join(s.dir, `${op}.json`);
+                const spec: ChildSpec = { way, op: opOf[op].op, workDir: s.dir, resultFile, parallel: s.variant.parallel };
+                const { command, args, extraEnv } = childCommand(s.variant, spec);
+                await this.measure(s, op, command, args, { ...env, ...extraEnv });
+                const marks = JSON.parse(readFileSync(resultFile, "utf8")) as ChildMarks;
+                const expect = opOf[op].expect;
+                if (JSON.stringify(marks.changes) !== JSON.stringify(expect)) {
+                    throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries}: the engine reported ${JSON.stringify(marks.changes)}, expected ${JSON.stringify(expect)}`);
+                }
+                if (op === "preview" && split) {
+                    this.splits.push(await this.previewSplit(s, spec, { ...env, ...extraEnv }, command, args));
+                }
+            }
+        } finally {
+            rmSync(stateDir, { recursive: true, force: true });
+        }
+    }
+
+    /**
+     * One more no-change preview, not counted in the tables, with the CLI logging every gRPC call
+     * it makes (PULUMI_DEBUG_GRPC: method, end time and duration) to split its wall time.
+     */
+    private async previewSplit(s: Scenario, spec: ChildSpec, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<PreviewSplit> {
+        const log = path.join(s.dir, "grpc.log");
+        const run = await runTree(command, args, { env: { ...env, PULUMI_DEBUG_GRPC: log }, cwd: s.dir });
+        if (run.code !== 0) {
+            throw new Error(`instrumented preview failed:\n${run.output.slice(-4000)}`);
+        }
+        const m = JSON.parse(readFileSync(spec.resultFile, "utf8")) as ChildMarks;
+        const calls = readFileSync(log, "utf8")
+            .split("\n")
+            .filter(Boolean)
+            .map((line) => JSON.parse(line) as { method: string; progress?: string; timestamp: string; duration?: number })
+            .filter((c) => c.progress === "response_completed")
+            .map((c) => ({ method: c.method, end: Date.parse(c.timestamp), ms: (c.duration ?? 0) / 1e6 }));
+        rmSync(log, { force: true });
+        const runCall = calls.find((c) => c.method.endsWith("LanguageRuntime/Run"));
+        if (!runCall || m.programEntered === undefined || m.programReturned === undefined) {
+            throw new Error("the gRPC log has no LanguageRuntime/Run call, or the program did not run");
+        }
+        const runStart = runCall.end - runCall.ms;
+        // Provider calls overlap each other: their union is the time some call was in flight.
+        const provider = calls.filter((c) => c.method.startsWith("/pulumirpc.ResourceProvider/")).map((c) => [c.end - c.ms, c.end] as const);
+        provider.sort((a, b) => a[0] - b[0]);
+        let busy = 0;
+        let reach = -Infinity;
+        for (const [start, end] of provider) {
+            busy += Math.max(0, end - Math.max(start, reach));
+            reach = Math.max(reach, end);
+        }
+        return {
+            namespaces: s.namespaces,
+            registries: s.registries,
+            wallMs: run.wallMs,
+            nodeAndModules: m.loaded - run.spawnedAt,
+            automationSetup: m.workspaceReady - m.loaded,
+            engineStart: runStart - m.opCalled,
+            programBody: m.programReturned - m.programEntered,
+            registrations: runCall.end - m.programReturned,
+            providerCalls: provider.length,
+            providerBusy: busy,
+            engineFinish: m.opDone - runCall.end,
+        };
+    }
+}
+
+/** The child process for one engine operation: compiled JS, or the TypeScript through ts-node. */
+function childCommand(variant: Variant, spec: ChildSpec): { command: string; args: string[]; extraEnv: Record<string, string> } {
+    if (!variant.tsNode) {
+        return { command: process.execPath, args: [path.join(__dirname, "engineChild.js"), JSON.stringify(spec)], extraEnv: {} };
+    }
+    return {
+        command: process.execPath,
+        args: ["-r", "ts-node/register", path.join(ROOT, "bench", "engineChild.ts"), JSON.stringify(spec)],
+        extraEnv: { TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json"), TS_NODE_TRANSPILE_ONLY: String(variant.tsNode === "transpile") },
+    };
+}
+
+// ---------------------------------------------------------------- tables
+
+interface Stat {
+    median: number;
+    min: number;
+    max: number;
+}
+
+function stat(values: number[]): Stat {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+const s1 = (ms: number) => (ms / 1000).toFixed(ms < 10000 ? 2 : 1);
+const showS = (st: Stat | undefined) => (!st ? "–" : st.min === st.max ? s1(st.median) : `${s1(st.median)} (${s1(st.min)}–${s1(st.max)})`);
+
+function select(ms: Measurement[], q: Partial<Measurement>): Measurement[] {
+    return ms.filter((m) => Object.entries(q).every(([k, v]) => m[k as keyof Measurement] === v));
+}
+
+function statOf(ms: Measurement[], q: Partial<Measurement>, pick: (m: Measurement) => number): Stat | undefined {
+    const found = select(ms, q);
+    return found.length ? stat(found.map(pick)) : undefined;
+}
+
+export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options["sizes"], print: (line?: string) => void): string[] {
+    const base = { variant: "default" };
+    const wall = (q: Partial<Measurement>) => statOf(ms, { ...base, ...q }, (m) => m.wallMs);
+    const ratio = (a?: Stat, b?: Stat) => (a && b ? (a.median / b.median).toFixed(2) : "–");
+
+    const opTitle: Record<Op, string> = {
+        create: "Create (from empty)",
+        preview: "No-change preview",
+        "noop-up": "No-change up",
+        destroy: "Destroy",
+    };
+    for (const op of OPS) {
+        print(`### ${opTitle[op]}: wall time, s`);
+        print();
+        print("| N | M | program | bare | kubectl loop | SSA floor | program / bare | program / loop | program / floor |");
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (const { namespaces, registries } of sizes) {
+            const at = { namespaces, registries, op };
+            const [p, b, l, f] = WAYS.map((way) => wall({ ...at, way }));
+            print(`| ${namespaces} | ${registries} | ${showS(p)} | ${showS(b)} | ${showS(l)} | ${showS(f)} | ${ratio(p, b)} | ${ratio(p, l)} | ${ratio(p, f)} |`);
+        }
+        print();
+    }
+
+    print("### CPU time and peak memory of the whole process tree (median)");
+    print();
+    print("CPU: user + system of every process of the tree, s. Memory: peak of the summed RSS, MB.");
+    print("Server: CPU of the API server, etcd and controller-manager during the same run, s.");
+    print();
+    print("| N | M | op | program CPU | bare CPU | loop CPU | floor CPU | program MB | bare MB | loop MB | floor MB | server CPU: program | bare | loop | floor |");
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const { namespaces, registries } of sizes) {
+        for (const op of OPS) {
+            const at = { ...base, namespaces, registries, op };
+            const col = (pick: (m: Measurement) => number, digits: number, scale: number) =>
+                WAYS.map((way) => {
+                    const st = statOf(ms, { ...at, way }, pick);
+                    return st ? (st.median * scale).toFixed(digits) : "–";
+                });
+            print(
+                `| ${namespaces} | ${registries} | ${op} | ${col((m) => m.cpuMs, 2, 1 / 1000).join(" | ")} | ${col((m) => m.peakRssMb, 0, 1).join(" | ")} | ` +
+                    `${col((m) => m.serverCpuMs, 2, 1 / 1000).join(" | ")} |`,
+            );
+        }
+    }
+    print();
+
+    if (splits.length) {
+        print("### Where a no-change `preview` of the program spends its time (one instrumented run per size, ms)");
+        print();
+        print("| N | M | wall | Node and modules | Automation API setup | engine start | program body | registrations to Run's end | of which provider calls busy (calls) | engine finish and exit |");
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (const sp of splits) {
+            const r = (v: number) => v.toFixed(0);
+            print(
+                `| ${sp.namespaces} | ${sp.registries} | ${r(sp.wallMs)} | ${r(sp.nodeAndModules)} | ${r(sp.automationSetup)} | ${r(sp.engineStart)} | ` +
+                    `${r(sp.programBody)} | ${r(sp.registrations)} | ${r(sp.providerBusy)} (${sp.providerCalls}) | ${r(sp.engineFinish + (sp.wallMs - (sp.engineFinish + sp.registrations + sp.programBody + sp.engineStart + sp.automationSetup + sp.nodeAndModules)))} |`,
+            );
+        }
+        print();
+    }
+
+    // The targets, from the issue.
+    const verdicts: string[] = [];
+    const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+    for (const { namespaces, registries } of sizes.filter((z) => z.namespaces >= 100)) {
+        for (const op of ["create", "preview"] as const) {
+            const p = wall({ namespaces, registries, op, way: "program" });
+            const b = wall({ namespaces, registries, op, way: "bare" });
+            if (p && b) {
+                const r = p.median / b.median;
+                verdicts.push(`program / bare <= 1.05 on ${op}, N=${namespaces} M=${registries}: ${r.toFixed(3)}, ${verdict(r <= 1.05)}`);
+            }
+        }
+    }
+    for (const { namespaces, registries } of sizes.filter((z) => z.namespaces >= 10)) {
+        const p = wall({ namespaces, registries, op: "create", way: "program" });
+        const l = wall({ namespaces, registries, op: "create", way: "loop" });
+        if (p && l) {
+            verdicts.push(`program create faster than the kubectl loop, N=${namespaces} M=${registries}: ${s1(p.median)} s vs ${s1(l.median)} s, ${verdict(p.median < l.median)}`);
+        }
+    }
+    for (const registries of [1, 3]) {
+        const p = wall({ namespaces: 300, registries, op: "create", way: "program" });
+        const f = wall({ namespaces: 300, registries, op: "create", way: "floor" });
+        if (p && f) {
+            const r = p.median / f.median;
+            verdicts.push(`program create within 3x of the SSA floor, N=300 M=${registries}: ${r.toFixed(2)}x, ${verdict(r <= 3)}`);
+        }
+        const small = wall({ namespaces: 100, registries, op: "create", way: "program" });
+        if (p && small) {
+            const g = p.median / 300 / (small.median / 100);
+            verdicts.push(`create time per namespace at N=300 <= 1.2x that at N=100, M=${registries}: ${g.toFixed(2)}x, ${verdict(g <= 1.2)}`);
+        }
+    }
+    print("### Targets");
+    print();
+    for (const v of verdicts) {
+        print(`- ${v}`);
+    }
+    print();
+    return verdicts;
+}
+
+function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
+    if (ms.length === 0) {
+        return;
+    }
+    const at = { way: "program" as const, namespaces: ms[0].namespaces, registries: ms[0].registries };
+    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}, wall time in s, median (min–max)`);
+    print();
+    print("| setting | create | no-change preview | no-change up | destroy | create CPU s | create peak MB |");
+    print("|---|---:|---:|---:|---:|---:|---:|");
+    for (const v of [DEFAULT, ...LEVERS]) {
+        const cell = (op: Op) => showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs));
+        const cpu = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.cpuMs);
+        const mem = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.peakRssMb);
+        print(`| ${v.name}: ${v.what} | ${OPS.map(cell).join(" | ")} | ${cpu ? s1(cpu.median) : "–"} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+    }
+    print();
+}
+
+// ---------------------------------------------------------------- main
+
+const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(", ");
+
+interface Results {
+    measurements: Measurement[];
+    splits: PreviewSplit[];
+}
+
+/** The tables (and the chart) of a run's results. */
+function printResults(results: Results, options: Options, print: (line?: string) => void): void {
+    const sizes = results.measurements.filter((m) => m.phase === "sizes");
+    const sizeList = [...new Map(sizes.map((m) => [`${m.namespaces}x${m.registries}`, { namespaces: m.namespaces, registries: m.registries, runs: 0 }])).values()];
+    report(sizes, results.splits, sizeList, print);
+    reportLevers(
+        results.measurements.filter((m) => m.phase === "levers"),
+        print,
+    );
+    const loads = results.measurements.map((m) => m.load1);
+    if (loads.length) {
+        print(`1-minute load average over the measured runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (2 would be both cores busy)`);
+    }
+    if (options.chart && sizes.length) {
+        const chart = spawnSync(process.execPath, [path.join(ROOT, "bench", "chart.mjs"), "-", options.chart], {
+            input: JSON.stringify(sizes),
+            stdio: ["pipe", "inherit", "inherit"],
+        });
+        if (chart.status !== 0) {
+            throw new Error("drawing the chart failed");
+        }
+    }
+}
+
+export async function main(argv: string[]): Promise<void> {
+    const options = parseOptions(argv);
+    const print = (line = "") => console.log(line);
+    if (options.report) {
+        printResults(JSON.parse(readFileSync(options.report, "utf8")) as Results, options, print);
+        return;
+    }
+    const progress = (line: string) => process.stderr.write(`bench engine: ${new Date().toISOString().slice(11, 19)} ${line} (load ${loadAverage()})\n`);
+    const work = mkdtempSync(path.join(os.tmpdir(), "registry-access-bench-engine-"));
+    const cluster = startCluster();
+    try {
+        const bench = new Bench(cluster, path.join(work, "kubectl-cache"));
+        print(`Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`);
+        print(`Kubernetes: ${bench.kubectl(["version", "-o", "json"]).match(/"serverVersion":[^}]*"gitVersion":\s*"([^"]+)"/)?.[1] ?? "unknown"}; memory sampled every ${SAMPLE_MS} ms`);
+        print(`Runs per size: ${options.sizes.map((z) => `N=${z.namespaces} M=${z.registries}: ${z.runs}`).join(", ") || "none"}`);
+        print(`Load average at start: ${loadAverage()}`);
+        print();
+        // Written after every way, so that an interrupted run's measurements are kept (--report).
+        const save = () => {
+            if (options.json) {
+                writeFileSync(options.json, JSON.stringify({ measurements: bench.measurements, splits: bench.splits } satisfies Results, null, 1));
+            }
+        };
+
+        let serial = 0;
+        const scenario = (phase: Scenario["phase"], way: Way, namespaces: number, registries: number, run: number, variant: Variant): Scenario => {
+            const prefix = `${way[0]}${serial++}`;
+            return { phase, way, namespaces, registries, run, variant, tenants: benchTenants(namespaces, registries, prefix), dir: path.join(work, prefix) };
+        };
+        // Unmeasured warm-up of every way at the smallest size: file cache, kubectl's discovery cache.
+        if (!options.quick) {
+            for (const way of options.levers ? ["program" as const, ...options.ways] : options.ways) {
+                await bench.runWay(scenario("sizes", way, 1, 1, -1, DEFAULT), false);
+            }
+            bench.measurements.length = 0;
+            progress("warmed up");
+        }
+
+        for (const size of options.sizes) {
+            for (let run = 0; run < size.runs; run++) {
+                // Each round starts with a different way, so that drift in the machine hits all alike.
+                const order = options.ways.map((_, i) => options.ways[(i + run) % options.ways.length]);
+                for (const way of order) {
+                    // The last round's program preview is repeated once with gRPC logging for the split.
+                    await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === size.runs - 1);
+                    save();
+                }
+                progress(`N=${size.namespaces} M=${size.registries} run ${run + 1}/${size.runs}`);
+            }
+        }
+        if (options.levers) {
+            const { namespaces, registries } = options.leverSize;
+            for (let run = 0; run < options.leverRuns; run++) {
+                // The default is measured again beside the levers, in the same rounds.
+                const variants = [DEFAULT, ...LEVERS];
+                for (const v of run % 2 ? [...variants].reverse() : variants) {
+                    await bench.runWay(scenario("levers", "program", namespaces, registries, run, v), false);
+                    save();
+                    progress(`lever ${v.name} run ${run + 1}/${options.leverRuns}`);
+                }
+            }
+        }
+        printResults({ measurements: bench.measurements, splits: bench.splits }, options, print);
+        print(`Load average at end: ${loadAverage()}`);
+    } finally {
+        cluster.stop();
+        rmSync(work, { recursive: true, force: true });
+    }
+}
