@@ -16,4 +16,10 @@ export default tseslint.config(
             "@typescript-eslint/no-require-imports": "off",
         },
     },
+    {
+        // CommonJS preload scripts (scripts/*.cjs).
+        files: ["**/*.cjs"],
+        languageOptions: { sourceType: "commonjs" },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
+    },
 );
