@@ -58,7 +58,16 @@ export class TestStack {
         if (old.length > 0) {
             await this.stack.removeAllConfig(old);
         }
-        await this.stack.setAllConfig(configLeaves(config), true);
+        const leaves = Object.entries(configLeaves(config));
+        await this.stack.setAllConfig(Object.fromEntries(leaves.filter(([, v]) => !v.secret)), true);
+        // Secrets go through stdin, as an operator's `pulumi config set --secret` reads them:
+        // on the command line they would show in any process listing.
+        for (const [key, { value }] of leaves.filter(([, v]) => v.secret)) {
+            const set = await this.cli(["config", "set", "--secret", "--path", key], { record: false, input: value });
+            if (set.code !== 0) {
+                throw new Error(`pulumi config set --secret ${key} failed: ${set.output}`);
+            }
+        }
     }
 
     private record = (out: string) => {
@@ -94,9 +103,9 @@ export class TestStack {
     }
 
     /** The pulumi CLI itself, in this stack's project, its output kept in the log unless told not to. */
-    cli(args: string[], { record = true } = {}): Promise<CliResult> {
+    cli(args: string[], { record = true, input }: { record?: boolean; input?: string } = {}): Promise<CliResult> {
         return new Promise((resolve) => {
-            execFile(
+            const child = execFile(
                 "pulumi",
                 [...args, "--stack", this.name, "--non-interactive", "--color", "never"],
                 { cwd: this.workDir, env: { ...process.env, ...ENV }, maxBuffer: 64 * 1024 * 1024 },
@@ -108,6 +117,7 @@ export class TestStack {
                     resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, output });
                 },
             );
+            child.stdin?.end(input ?? "");
         });
     }
 }
