@@ -583,15 +583,24 @@ function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
         return;
     }
     const at = { way: "program" as const, namespaces: ms[0].namespaces, registries: ms[0].registries };
-    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}, wall time in s, median (min–max)`);
+    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}`);
     print();
-    print("| setting | create | no-change preview | no-change up | destroy | create CPU s | create peak MB |");
-    print("|---|---:|---:|---:|---:|---:|---:|");
-    for (const v of [DEFAULT, ...LEVERS]) {
-        const cell = (op: Op) => showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs));
-        const cpu = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.cpuMs);
+    print("Wall time and CPU time of the process tree in s, median (min–max) where a setting ran more than once; peak memory of create in MB.");
+    print();
+    print("| setting | create wall | create CPU | preview wall | preview CPU | no-change up wall | no-change up CPU | destroy wall | destroy CPU | create MB |");
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    const variants = [DEFAULT, ...LEVERS].filter((v) => ms.some((m) => m.variant === v.name));
+    for (const v of variants) {
+        const cells = OPS.flatMap((op) => [
+            showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs)),
+            showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.cpuMs)),
+        ]);
         const mem = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.peakRssMb);
-        print(`| ${v.name}: ${v.what} | ${OPS.map(cell).join(" | ")} | ${cpu ? s1(cpu.median) : "–"} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+        print(`| ${v.name} | ${cells.join(" | ")} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+    }
+    print();
+    for (const v of variants) {
+        print(`- ${v.name}: ${v.what}`);
     }
     print();
 }
@@ -611,7 +620,9 @@ function printResults(results: Results, options: Options, print: (line?: string)
     const sizeList = [...new Map(sizes.map((m) => [`${m.namespaces}x${m.registries}`, { namespaces: m.namespaces, registries: m.registries, runs: 0 }])).values()].sort(
         (a, b) => a.namespaces - b.namespaces || a.registries - b.registries,
     );
-    report(sizes, results.splits, sizeList, print);
+    if (sizes.length) {
+        report(sizes, results.splits, sizeList, print);
+    }
     reportLevers(
         results.measurements.filter((m) => m.phase === "levers"),
         print,
