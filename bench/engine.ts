@@ -23,7 +23,7 @@
  * at the end, whatever happens. Prints Markdown tables (docs/benchmarks.md).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
@@ -188,7 +188,9 @@ function startCluster(): Cluster {
     const dir = process.env.BENCH_CLUSTER_DIR ?? "/tmp/registry-access-bench-cluster";
     const script = path.join(ROOT, "scripts", "local-cluster.sh");
     const env = { ...process.env, LOCAL_CLUSTER_DIR: dir, LOCAL_CLUSTER_NODE: "0", LOCAL_CLUSTER_FORCE: "1" };
-    let stopped = false;
+    // A cluster already running there is another benchmark's: used, and left to it to stop.
+    const pidFile = path.join(dir, "apiserver.pid");
+    let stopped = existsSync(pidFile) && existsSync(`/proc/${readFileSync(pidFile, "utf8").trim()}`);
     const stop = () => {
         if (!stopped) {
             stopped = true;
