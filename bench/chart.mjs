@@ -51,7 +51,7 @@ const spec = {
             color: { field: "way", type: "nominal", title: null, sort: Object.values(label) },
         },
     },
-    config: { legend: { orient: "bottom", columns: 2 }, background: "white" },
+    config: { legend: { orient: "bottom", columns: 2, labelLimit: 400 }, background: "white" },
 };
 
 const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: "none" });

@@ -13,16 +13,17 @@
  *   npm run bench -- engine            N = 10, 100, 300 x M = 1, 3; runs: 3, 3, 2; the levers
  *   npm run bench -- engine --quick    N = 10, M = 1, one run, no levers (for CI)
  *   options: --sizes NxM,...|none (e.g. 100x3), --runs K (every size), --ways program,bare,loop,floor,
- *            --no-levers, --lever-runs K (2), --lever-size NxM (100x3),
+ *            --no-levers, --levers NAME,... (some of them), --lever-runs K (2), --lever-size NxM (100x3),
  *            --json FILE (every measurement, written as it goes), --chart FILE (SVG of create wall
- *            time against N), --report FILE (the tables and chart of a --json FILE, measuring nothing)
+ *            time against N), --report FILE (the tables and chart of a --json FILE, measuring nothing),
+ *            --deadline HH:MM (UTC: skip what would end later, judged by the way's last pace)
  *
  * Without KUBECONFIG it starts its own control-plane-only cluster (scripts/local-cluster.sh with
  * LOCAL_CLUSTER_NODE=0, in BENCH_CLUSTER_DIR or /tmp/registry-access-bench-cluster) and stops it
  * at the end, whatever happens. Prints Markdown tables (docs/benchmarks.md).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
@@ -100,12 +101,30 @@ interface Options {
     ways: Way[];
     levers: boolean;
     leverRuns: number;
+    /** The levers to measure (all when absent), by name. */
+    leverNames?: string[];
     leverSize: { namespaces: number; registries: number };
     quick: boolean;
     json?: string;
     chart?: string;
     /** Print the tables of an earlier run's --json file instead of measuring. */
     report?: string;
+    /** ms since the epoch: no way is started that would be expected to end later. */
+    deadline?: number;
+}
+
+/** "HH:MM" (UTC, the next such time) as ms since the epoch. */
+function deadlineOf(text: string | undefined): number | undefined {
+    if (text === undefined) {
+        return undefined;
+    }
+    const m = /^(\d\d):(\d\d)$/.exec(text);
+    if (!m) {
+        throw new Error(`--deadline takes HH:MM in UTC (got ${text})`);
+    }
+    const at = new Date();
+    at.setUTCHours(Number(m[1]), Number(m[2]), 0, 0);
+    return at.getTime() < Date.now() ? at.getTime() + 86_400_000 : at.getTime();
 }
 
 function parseOptions(argv: string[]): Options {
@@ -142,8 +161,10 @@ function parseOptions(argv: string[]): Options {
         ways,
         levers: !quick && !argv.includes("--no-levers"),
         leverRuns: count("--lever-runs") ?? 2,
+        leverNames: valueOf("--levers")?.split(","),
         leverSize: size(valueOf("--lever-size") ?? "100x3"),
         report: valueOf("--report"),
+        deadline: deadlineOf(valueOf("--deadline")),
         quick,
         json: valueOf("--json"),
         chart: valueOf("--chart"),
@@ -167,7 +188,9 @@ function startCluster(): Cluster {
     const dir = process.env.BENCH_CLUSTER_DIR ?? "/tmp/registry-access-bench-cluster";
     const script = path.join(ROOT, "scripts", "local-cluster.sh");
     const env = { ...process.env, LOCAL_CLUSTER_DIR: dir, LOCAL_CLUSTER_NODE: "0", LOCAL_CLUSTER_FORCE: "1" };
-    let stopped = false;
+    // A cluster already running there is another benchmark's: used, and left to it to stop.
+    const pidFile = path.join(dir, "apiserver.pid");
+    let stopped = existsSync(pidFile) && existsSync(`/proc/${readFileSync(pidFile, "utf8").trim()}`);
     const stop = () => {
         if (!stopped) {
             stopped = true;
@@ -420,7 +443,8 @@ function childCommand(variant: Variant, spec: ChildSpec): { command: string; arg
     }
     return {
         command: process.execPath,
-        args: ["-r", "ts-node/register", path.join(ROOT, "bench", "engineChild.ts"), JSON.stringify(spec)],
+        // Resolved here: the child runs in the stack's folder, where ts-node is not found.
+        args: ["-r", require.resolve("ts-node/register"), path.join(ROOT, "bench", "engineChild.ts"), JSON.stringify(spec)],
         extraEnv: { TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json"), TS_NODE_TRANSPILE_ONLY: String(variant.tsNode === "transpile") },
     };
 }
@@ -561,15 +585,24 @@ function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
         return;
     }
     const at = { way: "program" as const, namespaces: ms[0].namespaces, registries: ms[0].registries };
-    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}, wall time in s, median (min–max)`);
+    print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}`);
     print();
-    print("| setting | create | no-change preview | no-change up | destroy | create CPU s | create peak MB |");
-    print("|---|---:|---:|---:|---:|---:|---:|");
-    for (const v of [DEFAULT, ...LEVERS]) {
-        const cell = (op: Op) => showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs));
-        const cpu = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.cpuMs);
+    print("Wall time and CPU time of the process tree in s, median (min–max) where a setting ran more than once; peak memory of create in MB.");
+    print();
+    print("| setting | create wall | create CPU | preview wall | preview CPU | no-change up wall | no-change up CPU | destroy wall | destroy CPU | create MB |");
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    const variants = [DEFAULT, ...LEVERS].filter((v) => ms.some((m) => m.variant === v.name));
+    for (const v of variants) {
+        const cells = OPS.flatMap((op) => [
+            showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs)),
+            showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.cpuMs)),
+        ]);
         const mem = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.peakRssMb);
-        print(`| ${v.name}: ${v.what} | ${OPS.map(cell).join(" | ")} | ${cpu ? s1(cpu.median) : "–"} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+        print(`| ${v.name} | ${cells.join(" | ")} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+    }
+    print();
+    for (const v of variants) {
+        print(`- ${v.name}: ${v.what}`);
     }
     print();
 }
@@ -586,8 +619,12 @@ interface Results {
 /** The tables (and the chart) of a run's results. */
 function printResults(results: Results, options: Options, print: (line?: string) => void): void {
     const sizes = results.measurements.filter((m) => m.phase === "sizes");
-    const sizeList = [...new Map(sizes.map((m) => [`${m.namespaces}x${m.registries}`, { namespaces: m.namespaces, registries: m.registries, runs: 0 }])).values()];
-    report(sizes, results.splits, sizeList, print);
+    const sizeList = [...new Map(sizes.map((m) => [`${m.namespaces}x${m.registries}`, { namespaces: m.namespaces, registries: m.registries, runs: 0 }])).values()].sort(
+        (a, b) => a.namespaces - b.namespaces || a.registries - b.registries,
+    );
+    if (sizes.length) {
+        report(sizes, results.splits, sizeList, print);
+    }
     reportLevers(
         results.measurements.filter((m) => m.phase === "levers"),
         print,
@@ -645,23 +682,39 @@ export async function main(argv: string[]): Promise<void> {
             progress("warmed up");
         }
 
-        for (const size of options.sizes) {
-            for (let run = 0; run < size.runs; run++) {
+        // Round by round: every size gets its first run before any gets its second, so that a
+        // deadline leaves every size measured at least once.
+        const pace = new Map<Way, number>(); // ms per declared resource, from the way's last run
+        const skipped: string[] = [];
+        for (let run = 0; run < Math.max(0, ...options.sizes.map((z) => z.runs)); run++) {
+            for (const size of options.sizes.filter((z) => run < z.runs)) {
                 // Each round starts with a different way, so that drift in the machine hits all alike.
                 const order = options.ways.map((_, i) => options.ways[(i + run) % options.ways.length]);
+                const resources = size.namespaces * declaredPerTenant(size.registries);
                 for (const way of order) {
-                    // The last round's program preview is repeated once with gRPC logging for the split.
-                    await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === size.runs - 1);
+                    const expected = (pace.get(way) ?? 0) * resources;
+                    if (options.deadline && Date.now() + expected > options.deadline) {
+                        skipped.push(`${way} N=${size.namespaces} M=${size.registries} run ${run + 1}`);
+                        continue;
+                    }
+                    const started = Date.now();
+                    // The first round's program preview is repeated once with gRPC logging for the split.
+                    await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === 0);
+                    pace.set(way, (Date.now() - started) / resources);
                     save();
                 }
                 progress(`N=${size.namespaces} M=${size.registries} run ${run + 1}/${size.runs}`);
             }
         }
+        if (skipped.length) {
+            print(`Not measured, as they would have ended after the deadline (--deadline): ${skipped.join("; ")}`);
+            print();
+        }
         if (options.levers) {
             const { namespaces, registries } = options.leverSize;
             for (let run = 0; run < options.leverRuns; run++) {
                 // The default is measured again beside the levers, in the same rounds.
-                const variants = [DEFAULT, ...LEVERS];
+                const variants = [DEFAULT, ...LEVERS.filter((v) => !options.leverNames || options.leverNames.includes(v.name))];
                 for (const v of run % 2 ? [...variants].reverse() : variants) {
                     await bench.runWay(scenario("levers", "program", namespaces, registries, run, v), false);
                     save();
