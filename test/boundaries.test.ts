@@ -25,6 +25,19 @@ describe("limits and edge cases", () => {
         assert.equal(validateStackConfig({ namespace: "n".repeat(63), registries }).tenants[0].namespace, "n".repeat(63));
     });
 
+    it("tells DNS-1123 subdomains from what only starts like one", () => {
+        for (const ok of ["a", "a.b", "kept.vendor-pull", "a-1.b-2.c"]) {
+            assert.equal(isDns1123Subdomain(ok), true, ok);
+        }
+        for (const bad of ["abc_", "a.b_", "a..b", "a.-b", "a.b-", ".a", "A.b"]) {
+            assert.equal(isDns1123Subdomain(bad), false, bad);
+        }
+    });
+
+    it("names a Secret for a malformed server from its lower-cased text", () => {
+        assert.equal(defaultSecretName("Bad Server!"), "regcred-bad-server");
+    });
+
     it("takes a Secret name of 253 characters and refuses one of 254", () => {
         const name = (n: number) => `${"s".repeat(n - 2)}.s`;
         assert.equal(isDns1123Subdomain(name(253)), true);

@@ -15,6 +15,7 @@ interface Recorded {
     type: string;
     name: string;
     args: Record<string, unknown>;
+    opts?: pulumi.CustomResourceOptions;
 }
 
 const recorded: Recorded[] = [];
@@ -28,7 +29,7 @@ class Recorder extends pulumi.CustomResource {
     readonly bcryptHash: pulumi.Output<string>;
     constructor(type: string, name: string, args: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) {
         super(type, name, {}, opts);
-        recorded.push({ type, name, args });
+        recorded.push({ type, name, args, opts });
         this.metadata = pulumi.output(args.metadata);
         // Plain, as if the provider marked nothing secret.
         this.result = pulumi.output(GENERATED);
@@ -66,7 +67,7 @@ async function exposed(value: unknown, forms: string[], path = "$"): Promise<str
     return [];
 }
 
-describe("RegistryAccess keeps its own values secret (SDK resource classes replaced by recorders)", () => {
+describe("RegistryAccess on its own (SDK resource classes replaced by recorders): secrecy and defaults", () => {
     const originals: unknown[] = [];
     let registered: Record<string, unknown>[] = [];
     const registerOutputs = pulumi.ComponentResource.prototype["registerOutputs"];
@@ -153,5 +154,36 @@ describe("RegistryAccess keeps its own values secret (SDK resource classes repla
         assert.equal(await pulumi.isSecret(access.generatedCredentials), true);
         assert.deepEqual(await valueOf(access.generatedCredentials), {});
         assert.deepEqual(Object.keys(registered[0]).sort(), ["namespace", "pullSecretNames", "serviceAccounts"]);
+    });
+
+    it("declares the documented defaults when given only a namespace and registries", async () => {
+        const access = new RegistryAccess("defaults", {
+            namespace: "team",
+            registries: [{ server: "registry.example.org", username: "puller", password: "Default-Pa55word", secretName: "regcred" }],
+        });
+        assert.deepEqual(recorded.map((r) => [r.type, r.name]), [
+            ["kubernetes:core/v1:Namespace", "defaults"],
+            ["kubernetes:core/v1:Secret", "defaults/regcred"],
+            ["kubernetes:core/v1:ServiceAccountPatch", "defaults/default"],
+        ]);
+        assert.deepEqual(recorded[0].args, { metadata: { name: "team", labels: undefined, annotations: undefined } });
+        const patch = recorded[2];
+        const metadata = patch.args.metadata as { name: string; namespace: pulumi.Output<string>; annotations: Record<string, string> };
+        assert.equal(metadata.name, "default");
+        assert.equal(await valueOf(metadata.namespace), "team");
+        assert.deepEqual(metadata.annotations, { "pulumi.com/patchFieldManager": "registry-access", "pulumi.com/patchForce": "false" });
+        assert.deepEqual(patch.args.imagePullSecrets, [{ name: "regcred" }]);
+        assert.equal(patch.opts?.retainOnDelete, false);
+        assert.equal((access as unknown as { __protect?: boolean }).__protect, false);
+        assert.deepEqual(await valueOf(access.serviceAccounts), ["default"]);
+        assert.deepEqual(await valueOf(access.pullSecretNames), ["regcred"]);
+        assert.equal(await valueOf(access.namespace), "team");
+    });
+
+    it("refuses a registry with neither a password nor generatePassword", () => {
+        assert.throws(
+            () => new RegistryAccess("neither", { namespace: "team", registries: [{ server: "registry.example.org", username: "u", secretName: "regcred" }] }),
+            /^Error: registry regcred has neither a password nor generatePassword$/,
+        );
     });
 });
