@@ -3,7 +3,7 @@
  * limits, the trim of a default Secret name's dashes, and lone surrogates in the docker config.
  */
 import * as assert from "node:assert/strict";
-import { defaultSecretName, isDns1123Label, isDns1123Subdomain, validateStackConfig } from "../components/config";
+import { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey, validateStackConfig } from "../components/config";
 import { basicAuth, dockerConfigJson } from "../components/dockerConfig";
 import { kubectlDockerConfig } from "./support/kubectl";
 import { problemsFinder } from "./support/problems";
@@ -36,6 +36,17 @@ describe("limits and edge cases", () => {
 
     it("names a Secret for a malformed server from its lower-cased text", () => {
         assert.equal(defaultSecretName("Bad Server!"), "regcred-bad-server");
+    });
+
+    it("joins a run of other characters in a default Secret name into one dash", () => {
+        assert.equal(defaultSecretName("registry.example.org/a._-b"), "regcred-registry-example-org-a-b");
+    });
+
+    it("takes ports 1 to 65535 and nothing outside", () => {
+        assert.equal(serverKey("reg.example.org:1"), "reg.example.org:1");
+        assert.equal(serverKey("reg.example.org:65535"), "reg.example.org:65535");
+        assert.equal(serverKey("reg.example.org:0"), undefined);
+        assert.equal(serverKey("reg.example.org:65536"), undefined);
     });
 
     it("takes a Secret name of 253 characters and refuses one of 254", () => {
