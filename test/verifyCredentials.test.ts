@@ -1,6 +1,9 @@
 /** The credential probe's parsing, without a network (real registries: test/cluster/). */
 import * as assert from "node:assert/strict";
-import { parseChallenge, registryBase } from "../components/verifyCredentials";
+import { parseChallenge, registryBase, verifyCredentials } from "../components/verifyCredentials";
+
+// Assignable, unlike an ES import binding: the tests below answer for the resolver.
+const dns = require("node:dns") as typeof import("node:dns");
 
 describe("verifyCredentials parsing", () => {
     it("reads a Bearer challenge's realm, service and scope", () => {
@@ -26,4 +29,30 @@ describe("verifyCredentials parsing", () => {
         assert.equal(registryBase("docker.io")?.href, "https://registry-1.docker.io/");
         assert.equal(registryBase("not a server"), undefined);
     });
+
+    for (const code of ["ENOTFOUND", "EAI_AGAIN"]) {
+        it(`reports a name that does not resolve (${code}) as unreachable, whatever this machine's resolver would say`, async () => {
+            const lookup = dns.lookup;
+            const asked: string[] = [];
+            dns.lookup = ((hostname: string, options: unknown, callback?: (err: Error) => void) => {
+                asked.push(hostname);
+                const done = (typeof options === "function" ? options : callback) as (err: Error) => void;
+                process.nextTick(() => done(Object.assign(new Error(`getaddrinfo ${code} ${hostname}`), { code, hostname })));
+            }) as typeof dns.lookup;
+            try {
+                const server = "http://registry.example.invalid:5000";
+                const problems = await verifyCredentials([{ path: "tenants[1].registries[0]", server, username: "puller", password: "Pa55-word-x9" }]);
+                assert.deepEqual(problems, [
+                    {
+                        path: "tenants[1].registries[0]",
+                        message: `${server}: unreachable (${code})`,
+                        fix: "check the host and port in tenants[1].registries[0].server, and that this machine can reach it",
+                    },
+                ]);
+                assert.deepEqual(asked, ["registry.example.invalid"]);
+            } finally {
+                dns.lookup = lookup;
+            }
+        });
+    }
 });
