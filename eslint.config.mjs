@@ -2,7 +2,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["build/", "node_modules/"] },
+    { ignores: ["build/", "node_modules/", ".stryker-tmp*/", "reports/"] },
     ...tseslint.configs.recommended,
     {
         files: ["**/*.ts"],
