@@ -27,7 +27,9 @@ function problemsOf(config: Record<string, unknown>): { path: string; message: s
     assert.fail("config was accepted");
 }
 
-describe("config keys named like Object.prototype members", () => {
+describe("config keys named like Object.prototype members", function () {
+    // The program and the CLI run in processes of their own, as in the other program tests.
+    this.timeout(60000);
     for (const key of KEYS) {
         it(`label key ${key} with a bad value is a problem at its path`, () => {
             const problems = problemsOf({ namespace: "ns", registries, labels: { [key]: "bad value!" } });
