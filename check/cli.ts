@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { PROJECT } from "../components/config";
-import { checkStackFile, type Finding } from "./stackFile";
+import { checkStackFile, type Finding, yamlMessage } from "./stackFile";
 
 interface Args {
     json: boolean;
@@ -43,7 +43,7 @@ function readProject(dir: string, findings: Finding[]): string {
     try {
         project = (parse(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) ?? {}) as typeof project;
     } catch (err) {
-        findings.push({ file, line: 1, column: 1, path: "", message: `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, fix: "fix the YAML syntax" });
+        findings.push({ file, line: 1, column: 1, path: "", message: `is not valid YAML: ${yamlMessage((err as Error).message)}`, fix: "fix the YAML syntax" });
     }
     if (project.name !== PROJECT) {
         findings.push({ file, line: 1, column: 1, path: "name", message: `must be ${PROJECT}: it is the namespace of every config key`, fix: `set name: ${PROJECT}` });

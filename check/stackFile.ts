@@ -29,7 +29,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
     if (doc.errors.length > 0) {
         return doc.errors.map((e) => {
             const { line, col } = lineCounter.linePos(e.pos[0]);
-            return { file, line, column: col, path: "", message: `is not valid YAML: ${e.message.split("\n")[0]}`, fix: "fix the YAML syntax" };
+            return { file, line, column: col, path: "", message: `is not valid YAML: ${yamlMessage(e.message)}`, fix: "fix the YAML syntax" };
         });
     }
     const root = doc.contents;
@@ -101,6 +101,14 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
         }
     }
     return findings.sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
+}
+
+/**
+ * A YAML parser message without the source it quotes ("Unexpected scalar token in YAML stream:
+ * "<token>""): the token can be part of a password pasted in unquoted.
+ */
+export function yamlMessage(message: string): string {
+    return message.split("\n")[0].replace(/: ".*$/, "");
 }
 
 /**

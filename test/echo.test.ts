@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { checkStackFile } from "../check/stackFile";
 import { ConfigError, validateStackConfig } from "../components/config";
 import { basicAuth } from "../components/dockerConfig";
 import { cloudUsernameProblem } from "../components/names";
@@ -58,6 +59,16 @@ describe("echo checks", function () {
                 assert.equal(findEcho(`${err.message}\n${err.stack}`, [password]), undefined);
             }
         }
+    });
+
+    // Regression (fuzz seed 1096140899): the YAML parser's "Unexpected scalar token in YAML stream:
+    // "<token>"" quoted a pasted password's tail in npm run check's output.
+    it("a YAML error next to an unquoted password does not quote it", () => {
+        const password = '0"AA: ]AA"00"0Aa"AaA';
+        const text = `config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n      username: AWS\n      password: ${password}\n`;
+        const findings = checkStackFile("Pulumi.fuzz.yaml", text, "fuzz");
+        assert.ok(findings.some((f) => /^is not valid YAML: Unexpected scalar token in YAML stream$/.test(f.message)), JSON.stringify(findings));
+        assert.equal(findEcho(JSON.stringify(findings), [password]), undefined);
     });
 
     it("npm run check prints no part of a password, in text or --json, from a valid or a broken stack file", async () => {
