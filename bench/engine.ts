@@ -31,6 +31,7 @@ import { OFFLINE_ENV, projectSettings } from "../deploy/engine";
 import type { ChildMarks, ChildSpec, EngineOp, EngineWay } from "./engineChild";
 import { processCpuMs, runTree, SAMPLE_MS, type TreeRun } from "./procTree";
 import { benchTenants, declaredPerTenant, PROJECT, STACK, type BenchTenant } from "./scenario";
+import { type Stat, stat } from "./stats";
 
 const ROOT = path.join(__dirname, "..", "..");
 const PASSPHRASE = "registry-access-bench";
@@ -450,19 +451,6 @@ function childCommand(variant: Variant, spec: ChildSpec): { command: string; arg
 }
 
 // ---------------------------------------------------------------- tables
-
-interface Stat {
-    median: number;
-    min: number;
-    max: number;
-}
-
-function stat(values: number[]): Stat {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    return { median, min: sorted[0], max: sorted[sorted.length - 1] };
-}
 
 const s1 = (ms: number) => (ms / 1000).toFixed(ms < 10000 ? 2 : 1);
 const showS = (st: Stat | undefined) => (!st ? "–" : st.min === st.max ? s1(st.median) : `${s1(st.median)} (${s1(st.min)}–${s1(st.max)})`);

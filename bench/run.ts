@@ -17,6 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { ChildResult, Mode } from "./child";
 import { declaredPerTenant } from "./scenario";
+import { type Stat, stat } from "./stats";
 
 const ROOT = path.join(__dirname, "..", "..");
 const CHILD = path.join(__dirname, "child.js");
@@ -78,19 +79,6 @@ function runChild(dir: string, mode: Mode, namespaces: number, registries: numbe
         processMs: Number(exited - spawned) / 1e6,
         startToFirstResourceMs: Number(BigInt(result.firstResourceAt) - spawned) / 1e6,
     };
-}
-
-interface Stat {
-    median: number;
-    min: number;
-    max: number;
-}
-
-function stat(values: number[]): Stat {
-    const sorted = [...values].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
 const of = (runs: Run[], pick: (r: Run) => number): Stat => stat(runs.map(pick));
