@@ -16,6 +16,19 @@ export const LOCAL_PASSPHRASE = "registry-access-local-throwaway";
 const STACK = "local";
 const run = promisify(execFile);
 
+/** Runs kubectl with stdin from INPUT; its stdout, or an error naming the command and its stderr. */
+function kubectl(args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const child = execFile("kubectl", ["--request-timeout=10s", ...args], (err, out, errOut) =>
+            err ? reject(new Error(`kubectl ${args.join(" ")}: ${errOut.trim() || err.message}`)) : resolve(out),
+        );
+        child.stdin?.end(input ?? "");
+    });
+}
+
+/** kubectl with only the given kubeconfig, as XNAT's admin would run it. */
+const kubectlAs = (kubeconfig: string, args: string[], input?: string) => kubectl(["--kubeconfig", kubeconfig, ...args], input);
+
 function log(message: string): void {
     process.stderr.write(`up:local: ${message}\n`);
 }
@@ -68,7 +81,7 @@ async function admitToRegistry(env: Record<string, string>, reg: LocalRegistry):
 async function prove(env: Record<string, string>, reg: LocalRegistry, secretNames: string[]): Promise<void> {
     const work = await mkdtemp(path.join(tmpdir(), "registry-access-local-"));
     try {
-        const { stdout } = await run("kubectl", ["get", "secret", secretNames[0], "-n", reg.namespace, "-o", "jsonpath={.data.\\.dockerconfigjson}"]);
+        const stdout = await kubectl(["get", "secret", secretNames[0], "-n", reg.namespace, "-o", "jsonpath={.data.\\.dockerconfigjson}"]);
         const authfile = path.join(work, "auth.json");
         await writeFile(authfile, Buffer.from(stdout, "base64"), { mode: 0o600 });
         const image = `docker://${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}`;
@@ -81,12 +94,9 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
             metadata: { name: "pull-probe", namespace: reg.namespace },
             spec: { containers: [{ name: "app", image: `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}` }] },
         };
-        const admitted = JSON.parse(
-            await new Promise<string>((resolve, reject) => {
-                const child = execFile("kubectl", ["create", "--dry-run=server", "-f", "-", "-o", "json"], (err, out) => (err ? reject(err) : resolve(out)));
-                child.stdin?.end(JSON.stringify(pod));
-            }),
-        ) as { spec: { imagePullSecrets?: { name: string }[] } };
+        const admitted = JSON.parse(await kubectl(["create", "--dry-run=server", "-f", "-", "-o", "json"], JSON.stringify(pod))) as {
+            spec: { imagePullSecrets?: { name: string }[] };
+        };
         const injected = (admitted.spec.imagePullSecrets ?? []).map((s) => s.name);
         if (JSON.stringify(injected) !== JSON.stringify(secretNames)) {
             throw new Error(`a pod in ${reg.namespace} was admitted with imagePullSecrets ${JSON.stringify(injected)}, not ${JSON.stringify(secretNames)}`);
@@ -97,15 +107,6 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
     }
 }
 
-/** Runs kubectl with only the given kubeconfig, as XNAT's admin would; stdin from INPUT. */
-function kubectlAs(kubeconfig: string, args: string[], input?: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-        const child = execFile("kubectl", ["--kubeconfig", kubeconfig, "--request-timeout=10s", ...args], (err, out, errOut) =>
-            err ? reject(new Error(`kubectl ${args.join(" ")}: ${errOut.trim() || err.message}`)) : resolve(out),
-        );
-        child.stdin?.end(input ?? "");
-    });
-}
 
 /**
  * The Container Service's proof, with nothing but the stack's kubeconfig: a Job runs as `default`,
@@ -113,7 +114,7 @@ function kubectlAs(kubeconfig: string, args: string[], input?: string): Promise<
  * Container Service", step by step).
  */
 async function proveContainerService(env: Record<string, string>, reg: LocalRegistry, kubeconfigText: string): Promise<void> {
-    const server = (await run("kubectl", ["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"])).stdout.trim();
+    const server = (await kubectl(["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"])).trim();
     if (!kubeconfigText.includes(`server: ${server}\n`)) {
         log(`skipped the Container Service's Job: its kubeconfig names another API server than ${server} (containerService.apiServer in stacks/Pulumi.local.yaml)`);
         return;
