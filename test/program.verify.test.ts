@@ -33,12 +33,14 @@ describe("program with verifyCredentials (mocks, local stand-in registry)", func
     });
 
     it("stops before declaring anything, listing each failing entry by key path, server and cause, never the password", async () => {
-        const closed = `127.0.0.1:${await closedPort()}`;
         // Not a registry: a web server answering 404 (a local one, so no resolver is involved;
         // names that do not resolve are covered in verifyCredentials.test.ts).
         const web = http.createServer((_, res) => res.writeHead(404).end());
         await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
         const notRegistry = `127.0.0.1:${(web.address() as net.AddressInfo).port}`;
+        // Released after the web server has its port: the kernel may hand a released port to the
+        // next listen(0), which made both entries the web server.
+        const closed = `127.0.0.1:${await closedPort()}`;
         const r = await runProgram({
             sharedRegistries: [entry(WRONG)],
             tenants: [
