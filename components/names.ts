@@ -36,12 +36,12 @@ export function serverKey(server: string): string | undefined {
  */
 export function defaultSecretName(server: string): string {
     const key = serverKey(server) ?? server.toLowerCase();
-    const name = `regcred-${key.replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "")}`;
+    const name = `regcred-${key.replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")}`; // runs are one dash already
     if (name.length <= 63) {
         return name;
     }
     const hash = createHash("sha256").update(name).digest("hex").slice(0, 8);
-    return `${name.slice(0, 54).replace(/-+$/, "")}-${hash}`;
+    return `${name.slice(0, 54).replace(/-$/, "")}-${hash}`;
 }
 
 /** A problem with a credential's key, found from its registry's conventions. */
