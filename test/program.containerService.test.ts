@@ -53,6 +53,14 @@ describe("XNAT's Container Service (mocks)", function () {
         }
     });
 
+    it("declares its objects as children of its component, itself a child of the namespace's", () => {
+        const [component] = ofType(on, COMPONENT);
+        const [registryAccess] = ofType(on, "registry-access:index:RegistryAccess");
+        assert.equal(component.parent, registryAccess.urn);
+        const children = on.resources.filter((r) => r.parent === component.urn).map((r) => r.type);
+        assert.deepEqual(children.sort(), [ACCOUNT, ROLE, BINDING, SECRET].sort());
+    });
+
     it("creates its ServiceAccount with no pull secrets, and patches only default", () => {
         const [account] = ofType(on, ACCOUNT);
         assert.deepEqual(account.inputs.metadata, { name: "xnat-container-service", namespace: "xnat-jobs" });
