@@ -107,7 +107,6 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
     }
 }
 
-
 /**
  * The Container Service's proof, with nothing but the stack's kubeconfig: a Job runs as `default`,
  * pulls the private image and completes, and its log reads back (README.md, "For XNAT's
