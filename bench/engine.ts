@@ -29,6 +29,7 @@ import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { OFFLINE_ENV, projectSettings } from "../deploy/engine";
 import type { ChildMarks, ChildSpec, EngineOp, EngineWay } from "./engineChild";
+import { loadAverage, machine } from "./machine";
 import { processCpuMs, runTree, SAMPLE_MS, type TreeRun } from "./procTree";
 import { benchTenants, declaredPerTenant, PROJECT, STACK, type BenchTenant } from "./scenario";
 import { type Stat, stat } from "./stats";
@@ -601,7 +602,6 @@ function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
 
 // ---------------------------------------------------------------- main
 
-const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(", ");
 
 interface Results {
     measurements: Measurement[];
@@ -648,7 +648,7 @@ export async function main(argv: string[]): Promise<void> {
     const cluster = startCluster();
     try {
         const bench = new Bench(cluster, path.join(work, "kubectl-cache"));
-        print(`Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${os.platform()} ${os.release()}`);
+        print(`Machine: ${machine()}`);
         print(`Kubernetes: ${bench.kubectl(["version", "-o", "json"]).match(/"serverVersion":[^}]*"gitVersion":\s*"([^"]+)"/)?.[1] ?? "unknown"}; memory sampled every ${SAMPLE_MS} ms`);
         print(`Runs per size: ${options.sizes.map((z) => `N=${z.namespaces} M=${z.registries}: ${z.runs}`).join(", ") || "none"}`);
         print(`Load average at start: ${loadAverage()}`);

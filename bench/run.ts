@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ChildResult, Mode } from "./child";
+import { loadAverage, machine } from "./machine";
 import { declaredPerTenant } from "./scenario";
 import { type Stat, stat } from "./stats";
 
@@ -123,14 +124,6 @@ function npmTest(runs: number): { seconds: number[]; failures: number } {
         failures += run.status === 0 ? 0 : 1;
     }
     return { seconds, failures };
-}
-
-const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(2)).join(", ");
-
-function machine(): string {
-    const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-    const gib = (bytes: number) => `${Math.round(bytes / 2 ** 30)} GiB`;
-    return `${os.availableParallelism()} CPUs (${cpu}), ${gib(os.totalmem())} RAM, Node ${process.version}, ${os.platform()} ${os.release()}`;
 }
 
 function main(): void {
