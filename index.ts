@@ -90,11 +90,12 @@ export = async () => {
     const kubeconfigs = Object.fromEntries(
         tenants.flatMap((t, i) => (t.containerServiceKubeconfig ? [[config.tenants[i].namespace, t.containerServiceKubeconfig]] : [])),
     );
-    if (Object.keys(kubeconfigs).length > 0) {
+    const kubeconfigList = Object.values(kubeconfigs);
+    if (kubeconfigList.length > 0) {
         outputs.containerServiceKubeconfigs = pulumi.secret(pulumi.all(kubeconfigs));
     }
-    if (Object.keys(kubeconfigs).length === 1) {
-        outputs.containerServiceKubeconfig = pulumi.secret(Object.values(kubeconfigs)[0]);
+    if (kubeconfigList.length === 1) {
+        outputs.containerServiceKubeconfig = pulumi.secret(kubeconfigList[0]);
     }
     return outputs;
 };
