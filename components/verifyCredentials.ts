@@ -56,7 +56,7 @@ class RequestError extends Error {
         readonly code: string | undefined,
         readonly where: string,
     ) {
-        super(`${where}: ${code ?? "error"}`);
+        super(where);
     }
 }
 
@@ -95,9 +95,9 @@ async function verifyOne(probe: RegistryProbe, timeoutMs: number, ca: string[] |
     }
 }
 
-// Docker Hub's names for itself; its registry API answers at registry-1.docker.io, as docker
-// uses (moby registry package: DefaultV2Registry).
-const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+// Docker Hub's other names for itself; its registry API answers at registry-1.docker.io, as
+// docker uses (moby registry package: DefaultV2Registry).
+const DOCKER_HUB_HOSTS = new Set(["docker.io", "index.docker.io"]);
 
 /**
  * The registry's base URL: `http://` only when written so, HTTPS otherwise; host[:port] only,
@@ -110,7 +110,8 @@ export function registryBase(server: string): URL | undefined {
     }
     try {
         const host = DOCKER_HUB_HOSTS.has(m[2].toLowerCase()) ? "registry-1.docker.io" : m[2];
-        return new URL(`${(m[1] ?? "https").toLowerCase()}://${host}`);
+        // URL lowercases the scheme and host.
+        return new URL(`${m[1] ?? "https"}://${host}`);
     } catch {
         return undefined;
     }
@@ -142,7 +143,7 @@ async function login(base: URL, probe: RegistryProbe, ctx: Context): Promise<voi
 async function fetchToken(params: Record<string, string>, basic: string, base: URL, path: string, ctx: Context): Promise<string> {
     let realm: URL;
     try {
-        realm = new URL(params.realm ?? "");
+        realm = new URL(params.realm);
     } catch {
         throw unexpected("Bearer challenge without a valid realm", path);
     }
@@ -229,8 +230,12 @@ export function parseChallenge(header: string): { scheme: string; params: Record
     const starts = [...header.matchAll(/(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[^\s=,]|\s*$|\s*,)(?!\s*=)/g)];
     const challenges = starts.map((m, i) => header.slice(m.index + m[0].length - m[1].length, starts[i + 1]?.index ?? header.length));
     const chosen = challenges.find((c) => /^(basic|bearer)\b/i.test(c)) ?? challenges[0] ?? header;
-    const [, scheme = "", rest = ""] = /^\s*(\S+)\s*(.*)$/s.exec(chosen) ?? [];
+    const parts = /^\s*(\S+)\s*(.*)$/s.exec(chosen);
     const params: Record<string, string> = {};
+    if (!parts) {
+        return { scheme: "", params };
+    }
+    const [, scheme, rest] = parts;
     for (const m of rest.matchAll(/([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) {
         params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3];
     }
@@ -241,7 +246,7 @@ export function parseChallenge(header: string): { scheme: string; params: Record
 function get(url: URL, headers: Record<string, string>, ctx: Context, where: string): Promise<Reply> {
     const client = url.protocol === "http:" ? http : https;
     return new Promise<Reply>((resolve, reject) => {
-        const req = client.request(url, { method: "GET", headers: { accept: "application/json", ...headers }, agent: false, ca: ctx.ca, signal: ctx.signal }, (res) => {
+        const req = client.request(url, { headers: { accept: "application/json", ...headers }, agent: false, ca: ctx.ca, signal: ctx.signal }, (res) => {
             const chunks: Buffer[] = [];
             let size = 0;
             res.on("data", (chunk: Buffer) => {

@@ -1,14 +1,18 @@
 /**
- * The credential probe's flows against local plain-HTTP stand-ins (an http:// server is probed
- * over HTTP, its token service too): Bearer with a token service, the ways a registry or token
- * service can answer wrongly, timeouts and oversized answers. Real registries: test/cluster/.
+ * The credential probe's flows against local stand-ins, plain HTTP (an http:// server is probed
+ * over HTTP, its token service too) and HTTPS with a self-signed certificate: Bearer with a token
+ * service, the ways a registry or token service can answer wrongly, dropped connections, TLS,
+ * timeouts and oversized answers. Real registries: test/cluster/.
  */
 import * as assert from "node:assert/strict";
 import * as http from "node:http";
+import * as https from "node:https";
 import type * as net from "node:net";
 import { verifyCredentials } from "../components/verifyCredentials";
 import { basicAuth } from "../components/dockerConfig";
 import { findEcho } from "./support/echo";
+import { closedPort } from "./support/ports";
+import { selfSignedCert } from "./support/selfSignedCert";
 
 const USER = "puller";
 const PASSWORD = "Fl0ws-Pa55word:<&>";
@@ -16,15 +20,16 @@ const TOKEN = "t0ken-abc.def.ghi";
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
-/** A local HTTP server; `seen` records each request's path and Authorization header. */
-async function serve(handler: Handler) {
-    const seen: { url: string; authorization?: string }[] = [];
-    const server = http.createServer((req, res) => {
-        seen.push({ url: req.url ?? "", authorization: req.headers.authorization });
+/** A local HTTP server, HTTPS with `tls`; `seen` records each request's path and headers. */
+async function serve(handler: Handler, tls?: { key: string; cert: string }) {
+    const seen: { url: string; authorization?: string; accept?: string }[] = [];
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+        seen.push({ url: req.url ?? "", authorization: req.headers.authorization, accept: req.headers.accept });
         handler(req, res);
-    });
+    };
+    const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const origin = `${tls ? "https" : "http"}://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     return {
         origin,
         seen,
@@ -49,8 +54,8 @@ const bearerRegistry = (realm: () => string): Handler => (req, res) =>
         ? json(res, 200, {})
         : json(res, 401, {}, { "www-authenticate": `Bearer realm="${realm()}",service="registry.local",scope="repository:team/app:pull"` });
 
-async function probe(server: string, password = PASSWORD, timeoutMs?: number) {
-    const problems = await verifyCredentials([{ path: "registries[0]", server, username: USER, password }], { timeoutMs });
+async function probe(server: string, password = PASSWORD, timeoutMs?: number, caBundle?: string) {
+    const problems = await verifyCredentials([{ path: "registries[0]", server, username: USER, password }], { timeoutMs, caBundle });
     assert.equal(findEcho(JSON.stringify(problems), [password]), undefined, "a problem carries the password");
     return problems;
 }
@@ -61,8 +66,8 @@ describe("verifyCredentials flows (local plain-HTTP stand-ins)", function () {
     afterEach(async () => {
         await Promise.all(closers.splice(0).map((c) => c()));
     });
-    const start = async (handler: Handler) => {
-        const s = await serve(handler);
+    const start = async (handler: Handler, tls?: { key: string; cert: string }) => {
+        const s = await serve(handler, tls);
         closers.push(s.close);
         return s;
     };
@@ -71,8 +76,11 @@ describe("verifyCredentials flows (local plain-HTTP stand-ins)", function () {
         const tokens = await start(tokenService((res) => json(res, 200, { token: TOKEN })));
         const registry = await start(bearerRegistry(() => `${tokens.origin}/token`));
         assert.deepEqual(await probe(registry.origin), []);
-        assert.deepEqual(tokens.seen, [{ url: "/token?service=registry.local&scope=repository%3Ateam%2Fapp%3Apull", authorization: basic }]);
-        assert.deepEqual(registry.seen.map((r) => r.authorization), [undefined, `Bearer ${TOKEN}`]);
+        assert.deepEqual(tokens.seen, [{ url: "/token?service=registry.local&scope=repository%3Ateam%2Fapp%3Apull", authorization: basic, accept: "application/json" }]);
+        assert.deepEqual(registry.seen, [
+            { url: "/v2/", authorization: undefined, accept: "application/json" },
+            { url: "/v2/", authorization: `Bearer ${TOKEN}`, accept: "application/json" },
+        ]);
     });
 
     it("Bearer: takes access_token when there is no token, and asks for no scope when none was given", async () => {
@@ -187,5 +195,118 @@ describe("verifyCredentials flows (local plain-HTTP stand-ins)", function () {
     it("reports a server it cannot read without any request", async () => {
         const problems = await verifyCredentials([{ path: "registries[3]", server: "not a server", username: USER, password: PASSWORD }]);
         assert.deepEqual(problems, [{ path: "registries[3]", message: "server is not host[:port] or an http(s):// URL", fix: "write host[:port][/path] or an http(s):// URL" }]);
+    });
+    it("Basic: a registry answering 200 with a challenge is still shown the credentials", async () => {
+        const registry = await start((req, res) =>
+            req.headers.authorization === basic ? json(res, 200, {}) : json(res, req.headers.authorization ? 401 : 200, {}, { "www-authenticate": 'Basic realm="r"' }),
+        );
+        assert.deepEqual(await probe(registry.origin), []);
+        const [problem] = await probe(registry.origin, "Wr0ng-Pa55word");
+        assert.equal(problem.message, `${registry.origin}: credentials rejected (HTTP 401 from /v2/)`);
+    });
+
+    it("an answer of exactly 1 MiB is read", async () => {
+        const registry = await start((_req, res) => {
+            res.writeHead(200, { "content-type": "application/octet-stream" });
+            res.end(Buffer.alloc(1 << 20, 0x61));
+        });
+        assert.deepEqual(await probe(registry.origin), []);
+    });
+
+    // Dropped connections are named by the request they broke; the first /v2/ goes unnamed.
+    for (const [what, handler, cause] of [
+        ["Basic: closing the connection on the credentials", (req: http.IncomingMessage, res: http.ServerResponse) => (req.headers.authorization ? req.socket.destroy() : res.writeHead(401, { "www-authenticate": 'Basic realm="r"' }).end()), "unreachable (ECONNRESET)"],
+        ["cutting an answer short", (req: http.IncomingMessage, res: http.ServerResponse) => {
+            res.writeHead(200, { "content-length": "100" }).write("{");
+            setTimeout(() => req.socket.destroy(), 20);
+        }, "unreachable (ECONNRESET)"],
+    ] as const) {
+        it(`a registry ${what} is reported as unreachable`, async () => {
+            const registry = await start(handler);
+            const [problem] = await probe(registry.origin);
+            assert.equal(problem.message, `${registry.origin}: ${cause}`);
+        });
+    }
+
+    it("Bearer: a registry closing the connection on the issued token is reported as unreachable", async () => {
+        const tokens = await start(tokenService((res) => json(res, 200, { token: TOKEN })));
+        const registry = await start((req, res) =>
+            req.headers.authorization ? req.socket.destroy() : json(res, 401, {}, { "www-authenticate": `Bearer realm="${tokens.origin}/token"` }),
+        );
+        const [problem] = await probe(registry.origin);
+        assert.equal(problem.message, `${registry.origin}: unreachable (ECONNRESET)`);
+    });
+
+    it("Bearer: a token service that does not answer is named in the problem", async () => {
+        const realm = `http://127.0.0.1:${await closedPort()}/token`;
+        const registry = await start(bearerRegistry(() => realm));
+        const [problem] = await probe(registry.origin);
+        assert.deepEqual(problem, {
+            path: "registries[0]",
+            message: `${registry.origin}: unreachable (ECONNREFUSED at the token service ${realm})`,
+            fix: "check the host and port in registries[0].server, and that this machine can reach it",
+        });
+    });
+
+    describe("over HTTPS (a self-signed certificate, trusted through caBundle)", () => {
+        let tls: { key: string; cert: string };
+        before(() => {
+            tls = selfSignedCert();
+        });
+
+        /** One HTTPS server as registry and token service at /token, or sending clients to `realm`. */
+        const httpsBearer = (realm?: string) => {
+            let origin = "";
+            const registry = start((req, res) => {
+                if (req.url?.startsWith("/token")) {
+                    return tokenService((r) => json(r, 200, { token: TOKEN }))(req, res);
+                }
+                return bearerRegistry(() => realm ?? `${origin}/token`)(req, res);
+            }, tls);
+            return registry.then((r) => ((origin = r.origin), r));
+        };
+
+        it("Bearer: an HTTPS registry with an HTTPS token service accepts the credentials", async () => {
+            const registry = await httpsBearer();
+            assert.deepEqual(await probe(registry.origin, PASSWORD, undefined, tls.cert), []);
+            assert.deepEqual(registry.seen.map((r) => [r.url, r.authorization]), [
+                ["/v2/", undefined],
+                ["/token?service=registry.local&scope=repository%3Ateam%2Fapp%3Apull", basic],
+                ["/v2/", `Bearer ${TOKEN}`],
+            ]);
+        });
+
+        it("Bearer: an HTTPS registry sending the credentials to a plain-HTTP token service is refused before they are sent", async () => {
+            const tokens = await start(tokenService((res) => json(res, 200, { token: TOKEN })));
+            const registry = await httpsBearer(`${tokens.origin}/token`);
+            const [problem] = await probe(registry.origin, PASSWORD, undefined, tls.cert);
+            assert.equal(problem.message, `${registry.origin}: unexpected response (Bearer challenge sends the credentials to a plain-HTTP token service)`);
+            assert.match(problem.fix, /^check that registries\[0\]\.server is the address of a registry/);
+            assert.deepEqual(tokens.seen, []);
+        });
+
+        it("a certificate no CA vouches for is a TLS problem, fixed with caBundle", async () => {
+            const registry = await httpsBearer();
+            assert.deepEqual(await probe(registry.origin), [
+                {
+                    path: "registries[0]",
+                    message: `${registry.origin}: TLS problem (DEPTH_ZERO_SELF_SIGNED_CERT)`,
+                    fix: `add the CA certificate that signed the registry's certificate to caBundle: pulumi config set caBundle -- "$(cat ca.pem)"`,
+                },
+            ]);
+            assert.deepEqual(registry.seen, []);
+        });
+
+        it("https:// to a plain-HTTP registry is a TLS problem, fixed by writing http://", async () => {
+            const registry = await start((_req, res) => json(res, 200, {}));
+            const server = registry.origin.replace("http://", "https://");
+            assert.deepEqual(await probe(server), [
+                {
+                    path: "registries[0]",
+                    message: `${server}: TLS problem (EPROTO)`,
+                    fix: "if the registry serves plain HTTP, write registries[0].server as http://HOST:PORT",
+                },
+            ]);
+        });
     });
 });
