@@ -3,6 +3,8 @@
 # file, each with its own incremental file in reports/incremental/. A run of one file keeps its
 # result as soon as it ends, so a long run can be stopped and resumed, and a file whose code and
 # covering tests did not change is not tested again. Then the score of every file and overall.
+# FILE:LINES adds to FILE's result (Stryker keeps the mutants outside the lines), so a large file
+# can be run in parts, each kept as it ends.
 #   bash scripts/mutate.sh [FILE[:LINES,...]...] [STRYKER OPTION...]   e.g. components/names.ts --force
 # MUTATE_RESULTS: where the results go (reports/incremental).
 set -euo pipefail
@@ -27,11 +29,9 @@ sources=()
 for target in "${files[@]}"; do
   file="${target%%:*}"
   sources+=("$file")
-  name="${file%.ts}"
-  name="${name//\//-}"
   echo "mutate: ${target}" >&2
   started=$SECONDS
-  npx stryker run --mutate "$target" --incrementalFile "${results}/${name}.json" \
+  npx stryker run --mutate "$target" --incrementalFile "$(node build/scripts/mutationScore.js --dir "$results" --path "$file")" \
     ${options[@]+"${options[@]}"} || status=$?
   echo "mutate: ${target} took $((SECONDS - started)) s" >&2
 done

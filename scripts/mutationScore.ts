@@ -1,6 +1,7 @@
 // The mutation score of each file and overall, from the reports scripts/mutate.sh keeps (one
 // Stryker incremental file per source file), and the survivors with their place and change.
 //   node build/scripts/mutationScore.js [--dir DIR] [--break PERCENT] [--survivors] FILE...
+//   node build/scripts/mutationScore.js [--dir DIR] --path FILE    (where FILE's result is kept)
 import * as fs from "fs";
 import * as path from "path";
 
@@ -57,6 +58,10 @@ function main(argv: string[]): number {
     const dir = valueOf("--dir") ?? path.join("reports", "incremental");
     const showSurvivors = argv.includes("--survivors");
     const files = argv.filter((a, i) => !a.startsWith("--") && !["--break", "--dir"].includes(argv[i - 1]));
+    if (argv.includes("--path")) {
+        files.forEach((file) => console.log(reportPath(dir, file)));
+        return 0;
+    }
     const tallies: Tally[] = [];
     const missing: string[] = [];
     for (const file of files) {
