@@ -111,12 +111,12 @@ export function kubeconfigYaml({ server, caData, token, namespace, user }: Kubec
     // No folding: a long token stays on one line, as kubectl writes it.
     return stringify(
         {
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: namespace, cluster: { server, ...(caData ? { "certificate-authority-data": caData } : {}) } }],
-        users: [{ name: user, user: { token } }],
-        contexts: [{ name: context, context: { cluster: namespace, user, namespace } }],
-        "current-context": context,
+            apiVersion: "v1",
+            kind: "Config",
+            clusters: [{ name: namespace, cluster: { server, ...(caData ? { "certificate-authority-data": caData } : {}) } }],
+            users: [{ name: user, user: { token } }],
+            contexts: [{ name: context, context: { cluster: namespace, user, namespace } }],
+            "current-context": context,
         },
         { lineWidth: 0 },
     );

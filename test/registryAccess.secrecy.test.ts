@@ -27,6 +27,7 @@ class Recorder extends pulumi.CustomResource {
     readonly metadata: pulumi.Output<unknown>;
     readonly result: pulumi.Output<string>;
     readonly bcryptHash: pulumi.Output<string>;
+    readonly data: pulumi.Output<Record<string, string>>;
     constructor(type: string, name: string, args: Record<string, unknown>, opts?: pulumi.CustomResourceOptions) {
         super(type, name, {}, opts);
         recorded.push({ type, name, args, opts });
@@ -34,6 +35,8 @@ class Recorder extends pulumi.CustomResource {
         // Plain, as if the provider marked nothing secret.
         this.result = pulumi.output(GENERATED);
         this.bcryptHash = pulumi.output(HASH);
+        // A token Secret's data as the token controller fills it.
+        this.data = pulumi.output<Record<string, string>>({ token: Buffer.from("service-account-token").toString("base64"), "ca.crt": "Q0E=" });
     }
 }
 
@@ -154,6 +157,19 @@ describe("RegistryAccess on its own (SDK resource classes replaced by recorders)
         assert.equal(await pulumi.isSecret(access.generatedCredentials), true);
         assert.deepEqual(await valueOf(access.generatedCredentials), {});
         assert.deepEqual(Object.keys(registered[0]).sort(), ["namespace", "pullSecretNames", "serviceAccounts"]);
+    });
+
+    it("registers the Container Service's kubeconfig as its own output, secret", async () => {
+        const access = new RegistryAccess("with-container-service", {
+            namespace: "jobs",
+            registries: [{ server: "registry.example.org", username: "puller", password: "Jobs-Pa55word", secretName: "regcred" }],
+            containerService: { serviceAccount: "xnat-container-service", apiServer: "https://10.0.0.1:6443" },
+        });
+        assert.ok(access.containerServiceKubeconfig);
+        assert.equal(await pulumi.isSecret(access.containerServiceKubeconfig), true, "the kubeconfig is not secret");
+        assert.equal(registered.length, 1);
+        assert.equal(registered[0].containerServiceKubeconfig, access.containerServiceKubeconfig);
+        assert.match(await valueOf(access.containerServiceKubeconfig), /token: service-account-token$/m);
     });
 
     it("declares the documented defaults when given only a namespace and registries", async () => {
