@@ -14,9 +14,11 @@ interface Args {
     targets: string[];
 }
 
+const USAGE = "usage: npm run check -- [--json] [stack|file.yaml ...]";
+
 function parseArgs(argv: string[]): Args {
-    const unknown = argv.filter((a) => a.startsWith("-") && a !== "--json");
-    if (unknown.length > 0 || argv.includes("--help")) {
+    const unknown = argv.filter((a) => a.startsWith("-") && a !== "--json" && a !== "--help");
+    if (unknown.length > 0) {
         throw new UsageError(`unknown option ${unknown.join(" ")}`);
     }
     return { json: argv.includes("--json"), targets: argv.filter((a) => !a.startsWith("-")) };
@@ -62,6 +64,10 @@ function stackFiles(stacksDir: string, targets: string[]): string[] {
 }
 
 function main(argv: string[]): number {
+    if (argv.includes("--help")) {
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+    }
     const args = parseArgs(argv);
     const findings: Finding[] = [];
     const stacksDir = readProject(projectDir(process.cwd()), findings);
@@ -97,6 +103,6 @@ try {
     if (!(err instanceof UsageError)) {
         throw err;
     }
-    process.stderr.write(`check: ${err.message}\nusage: npm run check -- [--json] [stack|file.yaml ...]\n`);
+    process.stderr.write(`check: ${err.message}\n${USAGE}\n`);
     process.exitCode = 2;
 }

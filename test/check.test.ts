@@ -1,6 +1,6 @@
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fromPulumiConfig, validateStackConfig } from "../components/config";
@@ -15,9 +15,9 @@ interface Run {
     stderr: string;
 }
 
-function check(args: string[]): Promise<Run> {
+function check(args: string[], cwd = ROOT): Promise<Run> {
     return new Promise((resolve) => {
-        execFile(process.execPath, [CLI, ...args], { cwd: ROOT }, (err, stdout, stderr) =>
+        execFile(process.execPath, [CLI, ...args], { cwd }, (err, stdout, stderr) =>
             resolve({ code: err ? Number(err.code) : 0, stdout, stderr }),
         );
     });
@@ -103,9 +103,70 @@ describe("npm run check (the offline stack check, end to end)", function () {
         assert.equal(out.problems[0].line, 6);
     });
 
-    it("exits 2 on a usage error", async () => {
-        const run = await check(["--frobnicate"]);
+    it("exits 2 on a usage error, naming the option", async () => {
+        const run = await check(["--frobnicate", "dev"]);
         assert.equal(run.code, 2);
-        assert.match(run.stderr, /usage: npm run check/);
+        assert.equal(run.stdout, "");
+        assert.equal(run.stderr, "check: unknown option --frobnicate\nusage: npm run check -- [--json] [stack|file.yaml ...]\n");
+    });
+
+    it("prints its usage on --help", async () => {
+        const run = await check(["--help"]);
+        assert.equal(run.code, 0);
+        assert.equal(run.stdout, "usage: npm run check -- [--json] [stack|file.yaml ...]\n");
+    });
+
+    describe("in a project of its own (a temp folder)", () => {
+        const VALID = "config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: registry.example.org\n      username: puller\n      generatePassword:\n        length: 24\n";
+        let dir = "";
+        beforeEach(() => {
+            dir = mkdtempSync(path.join(tmpdir(), "registry-access-check-"));
+        });
+        afterEach(() => rmSync(dir, { recursive: true, force: true }));
+        const write = (files: Record<string, string>) => {
+            for (const [name, text] of Object.entries(files)) {
+                mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+                writeFileSync(path.join(dir, name), text);
+            }
+        };
+
+        it("finds Pulumi.yaml from a subfolder, and the stack files beside it without stackConfigDir, Pulumi.<stack>.yaml only", async () => {
+            write({
+                "Pulumi.yaml": "name: registry-access\nruntime: nodejs\n",
+                "Pulumi.b.yaml": VALID,
+                "Pulumi.a.yaml": VALID,
+                "Pulumi.c.yml": "not: [checked",
+                "Pulumi.d.e.yaml": "not: [checked",
+                "notes.yaml": "not: [checked",
+                "sub/deeper/.keep": "",
+            });
+            const run = await check(["--json"], path.join(dir, "sub/deeper"));
+            assert.equal(run.code, 0, run.stdout);
+            assert.deepEqual(JSON.parse(run.stdout), { files: ["../../Pulumi.a.yaml", "../../Pulumi.b.yaml"], problems: [] });
+            const text = await check([], path.join(dir, "sub/deeper"));
+            assert.equal(text.stderr, "ok: 2 stack file(s) valid\n");
+            const one = await check(["Pulumi.a.yaml"], dir);
+            assert.equal(one.stderr, "ok: 1 stack file(s) valid\n");
+        });
+
+        it("checks Pulumi.yaml itself: its YAML and its name", async () => {
+            write({ "Pulumi.yaml": "name: other-project\n", "Pulumi.dev.yaml": VALID });
+            assert.equal((await check([], dir)).stdout, "Pulumi.yaml:1:1 name: must be registry-access: it is the namespace of every config key (fix: set name: registry-access)\n");
+            write({ "Pulumi.yaml": "name: [registry-access\n" });
+            const run = await check([], dir);
+            assert.equal(run.code, 1);
+            assert.match(run.stdout, /^Pulumi\.yaml:1:1 \(file\): is not valid YAML: .+ \(fix: fix the YAML syntax\)\n/);
+            assert.match(run.stderr, /^2 problem\(s\) in 1 file\(s\)\n$/);
+        });
+
+        it("exits 2 outside a project, and in a project without stack files", async () => {
+            const outside = await check([], dir);
+            assert.equal(outside.code, 2);
+            assert.match(outside.stderr, /^check: no Pulumi\.yaml here or above: run it in the project\n/);
+            write({ "Pulumi.yaml": "name: registry-access\nstackConfigDir: stacks\n", "stacks/README.md": "" });
+            const empty = await check([], dir);
+            assert.equal(empty.code, 2);
+            assert.match(empty.stderr, new RegExp(`^check: no stack files \\(Pulumi\\.<stack>\\.yaml\\) in ${path.join(dir, "stacks")}\n`));
+        });
     });
 });
