@@ -1,7 +1,7 @@
 // The mutation score of each file and overall, from the reports scripts/mutate.sh keeps (one
 // Stryker incremental file per source file), and the survivors with their place and change.
-//   node build/scripts/mutationScore.js [--dir DIR] [--break PERCENT] [--survivors] FILE...
-//   node build/scripts/mutationScore.js [--dir DIR] --path FILE    (where FILE's result is kept)
+//   node build/scripts/lib/mutationScore.js [--dir DIR] [--break PERCENT] [--survivors] FILE...
+//   node build/scripts/lib/mutationScore.js [--dir DIR] --path FILE    (where FILE's result is kept)
 import * as fs from "fs";
 import * as path from "path";
 

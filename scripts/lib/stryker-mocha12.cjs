@@ -1,4 +1,4 @@
-// Preloaded into Stryker's test runner processes (stryker.config.json testRunnerNodeArgs).
+// Preloaded into Stryker and its test runner processes (NODE_OPTIONS, scripts/mutate.sh).
 // @stryker-mutator/mocha-runner 10.0.0 requires Mocha's cli internals by extensionless path
 // (mocha/lib/cli/run-helpers, options, collect-files); Mocha 12 renamed them to .cjs, so the
 // runner fails to load ("no TestRunner plugins were loaded"). Upstream fix: stryker-js PR 6205.
