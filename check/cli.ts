@@ -17,7 +17,7 @@ interface Args {
 const USAGE = "usage: npm run check -- [--json] [stack|file.yaml ...]";
 
 function parseArgs(argv: string[]): Args {
-    const unknown = argv.filter((a) => a.startsWith("-") && a !== "--json" && a !== "--help");
+    const unknown = argv.filter((a) => a.startsWith("-") && a !== "--json");
     if (unknown.length > 0) {
         throw new UsageError(`unknown option ${unknown.join(" ")}`);
     }
@@ -40,7 +40,7 @@ function projectDir(from: string): string {
 
 /** Checks Pulumi.yaml itself and returns where the stack files live. */
 function readProject(dir: string, findings: Finding[]): string {
-    const file = path.relative(process.cwd(), path.join(dir, "Pulumi.yaml")) || "Pulumi.yaml";
+    const file = path.relative(process.cwd(), path.join(dir, "Pulumi.yaml"));
     let project: { name?: unknown; stackConfigDir?: unknown } = {};
     try {
         project = (parse(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) ?? {}) as typeof project;
@@ -50,7 +50,7 @@ function readProject(dir: string, findings: Finding[]): string {
     if (project.name !== PROJECT) {
         findings.push({ file, line: 1, column: 1, path: "name", message: `must be ${PROJECT}: it is the namespace of every config key`, fix: `set name: ${PROJECT}` });
     }
-    return path.join(dir, typeof project.stackConfigDir === "string" ? project.stackConfigDir : ".");
+    return typeof project.stackConfigDir === "string" ? path.join(dir, project.stackConfigDir) : dir;
 }
 
 function stackFiles(stacksDir: string, targets: string[]): string[] {

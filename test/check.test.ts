@@ -82,7 +82,7 @@ describe("npm run check (the offline stack check, end to end)", function () {
         assert.match(run.stderr, /ok: 2 stack file/);
         const missing = await check(["qa"]);
         assert.equal(missing.code, 1);
-        assert.match(missing.stdout, /^stacks\/Pulumi\.qa\.yaml:1:1 \(file\): does not exist/);
+        assert.equal(missing.stdout, "stacks/Pulumi.qa.yaml:1:1 (file): does not exist (fix: create it with pulumi stack init, or check the name)\n");
     });
 
     it("reads a registry list written as a JSON string as the program does (pulumi config set registries '[...]')", async () => {
@@ -112,10 +112,10 @@ describe("npm run check (the offline stack check, end to end)", function () {
     });
 
     it("exits 2 on a usage error, naming the option", async () => {
-        const run = await check(["--frobnicate", "dev"]);
+        const run = await check(["--frobnicate", "dev", "-x"]);
         assert.equal(run.code, 2);
         assert.equal(run.stdout, "");
-        assert.equal(run.stderr, "check: unknown option --frobnicate\nusage: npm run check -- [--json] [stack|file.yaml ...]\n");
+        assert.equal(run.stderr, "check: unknown option --frobnicate -x\nusage: npm run check -- [--json] [stack|file.yaml ...]\n");
     });
 
     it("prints its usage on --help", async () => {
@@ -146,6 +146,8 @@ describe("npm run check (the offline stack check, end to end)", function () {
                 "Pulumi.c.yml": "not: [checked",
                 "Pulumi.d.e.yaml": "not: [checked",
                 "notes.yaml": "not: [checked",
+                "Pulumi.old.yaml.bak": "not: [checked",
+                "backup-Pulumi.x.yaml": "not: [checked",
                 "sub/deeper/.keep": "",
             });
             const run = await check(["--json"], path.join(dir, "sub/deeper"));
