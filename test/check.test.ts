@@ -159,6 +159,15 @@ describe("npm run check (the offline stack check, end to end)", function () {
             assert.equal(one.stderr, "ok: 1 stack file(s) valid\n");
         });
 
+        it("names the stack in its fixes, from Pulumi.<stack>.yaml or, for another file name, the name itself", async () => {
+            const noNamespace = "config:\n  registry-access:registries: []\n";
+            write({ "Pulumi.yaml": "name: registry-access\n", "Pulumi.qa.yaml": noNamespace, "backup-Pulumi.qa.yaml": noNamespace });
+            const named = await check(["qa"], dir);
+            assert.match(named.stdout, /^Pulumi\.qa\.yaml:\d+:\d+ namespace: .*\(fix: .*pulumi config set --stack qa --path 'namespace' <name>\)$/m);
+            const other = await check(["./backup-Pulumi.qa.yaml"], dir);
+            assert.match(other.stdout, /\(fix: .*pulumi config set --stack backup-Pulumi\.qa --path 'namespace' <name>\)$/m);
+        });
+
         it("checks Pulumi.yaml itself: its YAML and its name", async () => {
             write({ "Pulumi.yaml": "name: other-project\n", "Pulumi.dev.yaml": VALID });
             assert.equal((await check([], dir)).stdout, "Pulumi.yaml:1:1 name: must be registry-access: it is the namespace of every config key (fix: set name: registry-access)\n");
