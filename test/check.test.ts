@@ -161,11 +161,13 @@ describe("npm run check (the offline stack check, end to end)", function () {
 
         it("names the stack in its fixes, from Pulumi.<stack>.yaml or, for another file name, the name itself", async () => {
             const noNamespace = "config:\n  registry-access:registries: []\n";
-            write({ "Pulumi.yaml": "name: registry-access\n", "Pulumi.qa.yaml": noNamespace, "backup-Pulumi.qa.yaml": noNamespace });
+            write({ "Pulumi.yaml": "name: registry-access\n", "Pulumi.qa.yaml": noNamespace, "backup-Pulumi.qa.yaml": noNamespace, "Pulumi.qa.yaml.bak": noNamespace });
             const named = await check(["qa"], dir);
             assert.match(named.stdout, /^Pulumi\.qa\.yaml:\d+:\d+ namespace: .*\(fix: .*pulumi config set --stack qa --path 'namespace' <name>\)$/m);
             const other = await check(["./backup-Pulumi.qa.yaml"], dir);
             assert.match(other.stdout, /\(fix: .*pulumi config set --stack backup-Pulumi\.qa --path 'namespace' <name>\)$/m);
+            const copy = await check(["./Pulumi.qa.yaml.bak"], dir);
+            assert.match(copy.stdout, /\(fix: .*pulumi config set --stack Pulumi\.qa\.yaml\.bak --path 'namespace' <name>\)$/m);
         });
 
         it("checks Pulumi.yaml itself: its YAML and its name", async () => {
