@@ -108,7 +108,8 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
  * "<token>""): the token can be part of a password pasted in unquoted.
  */
 export function yamlMessage(message: string): string {
-    return message.split("\n")[0].replace(/: ".*$/, "");
+    // Anything after ": " may quote the source, quoted or not ("...extra characters: >A\"A...").
+    return message.split("\n")[0].replace(/: .*$/, "");
 }
 
 /**
