@@ -71,6 +71,16 @@ describe("echo checks", function () {
         assert.equal(findEcho(JSON.stringify(findings), [password]), undefined);
     });
 
+    // Regression (fuzz seed 1532938681): "Block scalar header includes extra characters: >A..."
+    // quoted a password's tail without quotes.
+    it("a YAML error about a block scalar header does not quote the password it is in", () => {
+        const password = '00<&: >A"AA"0a0"A0"0AAA';
+        const text = `config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n      username: AWS\n      password: ${password}\n`;
+        const findings = checkStackFile("Pulumi.fuzz.yaml", text, "fuzz");
+        assert.ok(findings.some((f) => f.message === "is not valid YAML: Block scalar header includes extra characters"), JSON.stringify(findings));
+        assert.equal(findEcho(JSON.stringify(findings), [password]), undefined);
+    });
+
     it("npm run check prints no part of a password, in text or --json, from a valid or a broken stack file", async () => {
         const dir = mkdtempSync(path.join(tmpdir(), "registry-access-echo-"));
         try {
