@@ -104,11 +104,12 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
 }
 
 /**
- * A YAML parser message without the source it quotes ("Unexpected scalar token in YAML stream:
- * "<token>""): the token can be part of a password pasted in unquoted.
+ * A YAML parser message without the source it quotes: its first line up to the first ": ", after
+ * which the parser quotes the source, in quotes or not ("Unexpected scalar token in YAML stream:
+ * "<token>"", "Block scalar header includes extra characters: <text>"). That source can be part
+ * of a password pasted in unquoted.
  */
 export function yamlMessage(message: string): string {
-    // Anything after ": " may quote the source, quoted or not ("...extra characters: >A\"A...").
     return message.split("\n")[0].replace(/: .*$/, "");
 }
 
