@@ -110,7 +110,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
  * of a password pasted in unquoted.
  */
 export function yamlMessage(message: string): string {
-    return message.split("\n")[0].replace(/: .*$/, "");
+    return message.split("\n")[0].split(": ")[0];
 }
 
 /**

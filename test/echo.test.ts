@@ -81,6 +81,17 @@ describe("echo checks", function () {
         assert.equal(findEcho(JSON.stringify(findings), [password]), undefined);
     });
 
+    // A carriage return ends a line for YAML but not for a regular expression's ".": the parser
+    // quotes the source after it ("Not a YAML token: \r..."), and a cut written as /: .*$/ then
+    // matched nothing and printed it all.
+    it("a YAML error quoting a password after a carriage return does not print it", () => {
+        const password = ">A\rsecretpw12";
+        const text = `config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: registry.example.org\n      username: robot\n      password: ${password}\n`;
+        const findings = checkStackFile("Pulumi.cr.yaml", text, "cr");
+        assert.ok(findings.some((f) => f.message === "is not valid YAML: Not a YAML token"), JSON.stringify(findings));
+        assert.equal(findEcho(JSON.stringify(findings), [password]), undefined);
+    });
+
     it("npm run check prints no part of a password, in text or --json, from a valid or a broken stack file", async () => {
         const dir = mkdtempSync(path.join(tmpdir(), "registry-access-echo-"));
         try {
