@@ -47,7 +47,8 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
     const findings: Finding[] = [];
     const raw: Record<string, unknown> = {};
     const keyNodes = new Map<string, Pair>();
-    const unreadable = new Set<string>();
+    // Keyed like parseKeyPath's first segment, which is undefined for a problem of the whole config.
+    const unreadable = new Set<string | number | undefined>();
     let hasSecure = false;
     for (const { key, pair } of projectKeys(config)) {
         keyNodes.set(key, pair);
@@ -92,8 +93,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
             throw err;
         }
         for (const problem of err.problems) {
-            const key = String(parseKeyPath(problem.path)[0] ?? "");
-            if (!unreadable.has(key)) {
+            if (!unreadable.has(parseKeyPath(problem.path)[0])) {
                 // The program's fixes name no stack; here the stack is known.
                 const fix = problem.fix.replaceAll("pulumi config set ", `pulumi config set --stack ${stack} `);
                 findings.push(found(nodeAt(config, keyNodes, problem.path), { ...problem, fix }));
