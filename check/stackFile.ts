@@ -46,9 +46,8 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
 
     const findings: Finding[] = [];
     const raw: Record<string, unknown> = {};
-    const keyNodes = new Map<string, Pair>();
-    // Keyed like parseKeyPath's first segment, which is undefined for a problem of the whole config.
-    const unreadable = new Set<string | number | undefined>();
+    const keyNodes = new Map<string | number, Pair>();
+    const unreadable = new Set<string | number>();
     let hasSecure = false;
     for (const { key, pair } of projectKeys(config)) {
         keyNodes.set(key, pair);
@@ -118,7 +117,7 @@ export function yamlMessage(message: string): string {
  * ENCRYPTED_PLACEHOLDER). Throws ConfigError when the file is invalid.
  */
 export function stackConfigOf(text: string): StackConfig {
-    const config = parseDocument(text).get("config", true);
+    const config = parseDocument(text).get("config");
     const raw = isMap(config)
         ? Object.fromEntries(projectKeys(config).map(({ key, pair }) => [key, toConfigValue(pair.value as Node, key).value]))
         : {};
@@ -141,7 +140,7 @@ function secureValue(node: Node | null | undefined): string | undefined {
     if (isMap(node) && node.items.length === 1) {
         const [pair] = node.items;
         if (isScalar(pair.key) && pair.key.value === "secure") {
-            return isScalar(pair.value) ? String(pair.value.value) : "";
+            return String(pair.value);
         }
     }
     return undefined;
@@ -182,9 +181,7 @@ function toConfigValue(node: Node | null | undefined, path: string) {
         // A whole key set as a JSON string is read as the program reads it, passwords included.
         if (p === path && isScalar(n) && typeof n.value === "string") {
             const parsed = parseConfigValue(path, n.value);
-            if (parsed !== n.value) {
-                plaintextPasswords.push(...passwordsIn(parsed, p).map((at) => ({ path: at, node: n })));
-            }
+            plaintextPasswords.push(...passwordsIn(parsed, p).map((at) => ({ path: at, node: n })));
             return parsed;
         }
         return isScalar(n) ? n.value : n?.toJSON();
@@ -206,9 +203,9 @@ function passwordsIn(value: unknown, path: string): string[] {
 }
 
 /** The deepest node that exists along a key path (`tenants[1].registries[0].username`). */
-function nodeAt(config: YAMLMap, keyNodes: Map<string, Pair>, path: string): Node {
+function nodeAt(config: YAMLMap, keyNodes: Map<string | number, Pair>, path: string): Node {
     const segments = parseKeyPath(path);
-    const top = keyNodes.get(String(segments[0] ?? ""));
+    const top = keyNodes.get(segments[0]);
     if (!top) {
         return config as unknown as Node;
     }
@@ -218,7 +215,7 @@ function nodeAt(config: YAMLMap, keyNodes: Map<string, Pair>, path: string): Nod
         if (typeof seg === "number" && isSeq(value) && value.items[seg] !== undefined) {
             value = value.items[seg];
             node = value as Node;
-        } else if (typeof seg === "string" && isMap(value)) {
+        } else if (isMap(value)) {
             const pair = value.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
             if (!pair) {
                 break;
