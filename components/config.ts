@@ -111,7 +111,8 @@ export function formatProblems(problems: Problem[], title = "invalid stack confi
 }
 
 // What each key is for and how to set it: the "fix" half of most messages.
-// [N] is replaced by the entry's index, {T} by the tenant prefix (`tenants[2].` or nothing).
+// {T} is replaced by the tenant prefix (`tenants[2].` or nothing), {R} by the registry entry's
+// key path (`tenants[2].registries[0]`).
 const FIX: Record<string, string> = {
     namespace: "set a DNS-1123 label: pulumi config set --path '{T}namespace' <name>",
     createNamespace: "set true to create the namespace or false to adopt an existing one",
@@ -259,13 +260,12 @@ export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
-const BOOLEAN_KEYS = new Set(["createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);
 const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle"]);
 
 /**
- * Turns Pulumi's runtime config (every value a string, structured values as JSON) into typed
- * values: booleans and structured keys are parsed, anything unparseable is left as the string
- * so that validation reports it against its key.
+ * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:
+ * structured keys are parsed, anything else is left as the string (validation reads "true" and
+ * "40" where a boolean or a number is expected, and reports the rest against its key).
  */
 export function fromPulumiConfig(entries: Record<string, string>): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
@@ -284,18 +284,15 @@ export function setOwn(raw: Record<string, unknown>, key: string, value: unknown
 }
 
 /**
- * A config value as the program reads it: booleans parsed, structured keys' JSON strings parsed as
- * Pulumi's getObject does (`pulumi config set registries '[...]'` stores the list as a string).
+ * A config value as the program reads it: structured keys' JSON strings parsed as Pulumi's
+ * getObject does (`pulumi config set registries '[...]'` stores the list as a string).
  */
 export function parseConfigValue(key: string, value: string): unknown {
-    if (BOOLEAN_KEYS.has(key)) {
-        return value === "true" ? true : value === "false" ? false : value;
-    }
     if (!STRING_KEYS.has(key) && /^\s*[[{]/.test(value)) {
         try {
             return JSON.parse(value);
         } catch {
-            return value;
+            // Not JSON: left as the string, which validation reports against its key.
         }
     }
     return value;
@@ -390,11 +387,11 @@ export function parseKeyPath(path: string): (string | number)[] {
 /** The fix for a key path: the field's hint with the tenant and entry filled in. */
 function fixFor(path: readonly PropertyKey[]): string {
     // Own keys only: a label named `constructor` must not find Object's.
-    const field = [...path].reverse().find((p): p is string => typeof p === "string" && Object.hasOwn(FIX, p)) ?? "";
+    const field = [...path].reverse().find((p): p is string => Object.hasOwn(FIX, p));
     const tenant = path[0] === "tenants" && typeof path[1] === "number" ? `tenants[${path[1]}].` : "";
-    const registryAt = path.findIndex((p) => p === "registries" || p === "sharedRegistries");
-    const registry = registryAt >= 0 ? keyPath(path.slice(0, registryAt + 2)) : `${tenant}registries[0]`;
-    return (Object.hasOwn(FIX, field) ? FIX[field] : "see the config reference in README.md").replace("{T}", tenant).replace("{R}", registry);
+    // Only the fixes of keys inside a registry entry name {R}.
+    const registry = keyPath(path.slice(0, path.findIndex((p) => p === "registries" || p === "sharedRegistries") + 2));
+    return (field !== undefined ? FIX[field] : "see the config reference in README.md").replace("{T}", tenant).replace("{R}", registry);
 }
 
 /** The raw value at a path, to tell a missing key from a wrong type (issues carry no input). */

@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { defaultSecretName, fromPulumiConfig, isDns1123Label, serverKey, validateStackConfig } from "../components/config";
+import { defaultSecretName, fromPulumiConfig, isDns1123Label, keyPath, parseKeyPath, serverKey, validateStackConfig } from "../components/config";
 import { DOCKER_HUB_SERVER } from "../components/dockerConfig";
 import { problemsFinder } from "./support/problems";
 
@@ -30,6 +30,17 @@ describe("validateStackConfig", () => {
             onPatchDelete: "relinquish",
             protectNamespaces: false,
             verifyCredentials: false,
+        });
+    });
+
+    it("fills in the Container Service's ServiceAccount, and sets tokenRotation only when given", () => {
+        const of = (containerService: Record<string, unknown>) =>
+            validateStackConfig({ namespace: "xnat", registries: [reg()], containerService }).tenants[0].containerService;
+        assert.deepStrictEqual(of({ apiServer: "https://10.0.0.1:6443" }), { serviceAccount: "xnat-container-service", apiServer: "https://10.0.0.1:6443" });
+        assert.deepStrictEqual(of({ apiServer: "https://10.0.0.1:6443", serviceAccount: "xnat", tokenRotation: "2026-11" }), {
+            serviceAccount: "xnat",
+            apiServer: "https://10.0.0.1:6443",
+            tokenRotation: "2026-11",
         });
     });
 
@@ -134,6 +145,44 @@ describe("validateStackConfig", () => {
         it("an unknown key far from any known one lists the known keys", () => {
             assert.match(problemAt({ namespace: "x", registries: [reg()], zzzzzzzz: 1 }, "zzzzzzzz").fix, /known keys: namespace, createNamespace, labels, annotations, registries, /);
         });
+        it("an unknown key lists the keys known where it is: tenant, registry, generatePassword, containerService", () => {
+            const all = problems({
+                sharedRegistries: [reg({ zzzzzzzz: 1 })],
+                tenants: [
+                    {
+                        namespace: "a",
+                        zzzzzzzz: 1,
+                        registries: [{ server: "b.example.org", generatePassword: { length: 20, zzzzzzzz: 1 } }],
+                        containerService: { apiServer: "https://10.0.0.1:6443", zzzzzzzz: 1 },
+                    },
+                ],
+            });
+            const fixes = Object.fromEntries(all.map((p) => [p.path, p.fix]));
+            assert.deepEqual(fixes, {
+                "sharedRegistries[0].zzzzzzzz": "remove it; known keys: server, username, password, generatePassword, email, secretName",
+                "tenants[0].zzzzzzzz":
+                    "remove it; known keys: namespace, createNamespace, labels, annotations, registries, serviceAccounts, keepPullSecrets, credentialRotation, containerService",
+                "tenants[0].registries[0].generatePassword.zzzzzzzz": "remove it; known keys: length",
+                "tenants[0].containerService.zzzzzzzz": "remove it; known keys: apiServer, serviceAccount, tokenRotation",
+            });
+        });
+        it("a value of the wrong type is named by its type: null, a list, a map, a number", () => {
+            const messages = [null, ["team"], { team: 1 }, 5].map((namespace) => problemAt({ namespace, registries: [reg()] }, "namespace").message);
+            assert.deepEqual(messages, ["must be a string, not null", "must be a string, not a list", "must be a string, not a map", "must be a string, not a number"]);
+        });
+        it("a fix names the registry entry it is about, shared or in a tenant", () => {
+            const all = problems({
+                sharedRegistries: [reg(), reg({ server: "b.example.org", password: 5 })],
+                tenants: [{ namespace: "a", registries: [reg({ server: "c.example.org" }), reg({ server: "d.example.org", password: 7 })] }],
+            });
+            assert.deepEqual(
+                all.filter((p) => p.path.endsWith("password")).map((p) => p.fix).sort(),
+                [
+                    "pulumi config set --secret --path 'sharedRegistries[1].password' <password>",
+                    "pulumi config set --secret --path 'tenants[0].registries[1].password' <password>",
+                ],
+            );
+        });
     });
 
     it("reports every problem at once", () => {
@@ -171,20 +220,41 @@ describe("validateStackConfig", () => {
 });
 
 describe("fromPulumiConfig", () => {
-    it("parses booleans and JSON, keeps strings, ignores other namespaces", () => {
-        assert.deepEqual(
-            fromPulumiConfig({
-                "registry-access:namespace": "xnat",
-                "registry-access:createNamespace": "false",
-                "registry-access:registries": '[{"username":"u","password":"p"}]',
-                "kubernetes:context": "kind",
-            }),
-            { namespace: "xnat", createNamespace: false, registries: [{ username: "u", password: "p" }] },
-        );
+    it("parses JSON, keeps strings, ignores other namespaces; validation reads the strings true and false", () => {
+        const raw = fromPulumiConfig({
+            "registry-access:namespace": "xnat",
+            "registry-access:createNamespace": "false",
+            "registry-access:protectNamespaces": "true",
+            "registry-access:registries": '[{"username":"u","password":"p"}]',
+            "kubernetes:context": "kind",
+        });
+        assert.deepEqual(raw, { namespace: "xnat", createNamespace: "false", protectNamespaces: "true", registries: [{ username: "u", password: "p" }] });
+        const config = validateStackConfig(raw);
+        assert.equal(config.tenants[0].createNamespace, false);
+        assert.equal(config.protectNamespaces, true);
+    });
+    it("reads JSON only for structured keys: a namespace written as a list is a bad name, not a list", () => {
+        const raw = fromPulumiConfig({ "registry-access:namespace": '["team"]', "registry-access:registries": ' [{"username":"u","password":"p"}]' });
+        assert.deepEqual(raw, { namespace: '["team"]', registries: [{ username: "u", password: "p" }] });
+        assert.match(problemAt(raw, "namespace").message, /^is not a DNS-1123 label/);
+    });
+    it("sets each key as an ordinary own property, __proto__ included", () => {
+        const raw = fromPulumiConfig({ "registry-access:__proto__": "x" });
+        assert.deepEqual(Object.getOwnPropertyDescriptor(raw, "__proto__"), { value: "x", enumerable: true, writable: true, configurable: true });
+        assert.equal(Object.getPrototypeOf(raw), Object.prototype);
     });
     it("leaves unparseable values as strings for validation to report", () => {
         const raw = fromPulumiConfig({ "registry-access:createNamespace": "yes", "registry-access:registries": "[oops" });
         assert.deepEqual(raw, { createNamespace: "yes", registries: "[oops" });
+    });
+});
+
+describe("key paths", () => {
+    it("read back what keyPath writes: indexes of any length, quoted keys", () => {
+        const segments = ["tenants", 12, "registries", 3, "labels", "example.org/team"];
+        assert.equal(keyPath(segments), 'tenants[12].registries[3].labels["example.org/team"]');
+        assert.deepEqual(parseKeyPath(keyPath(segments)), segments);
+        assert.deepEqual(parseKeyPath('annotations["a\\"b.c/d"]'), ["annotations", 'a"b.c/d']);
     });
 });
 
