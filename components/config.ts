@@ -304,7 +304,7 @@ export function validateStackConfig(raw: unknown): StackConfig {
     const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue));
     problems.push(...crossProblems(raw));
     if (!parsed.success || problems.length > 0) {
-        throw new ConfigError(dedupe(problems));
+        throw new ConfigError(problems);
     }
     return toStackConfig(parsed.data);
 }
@@ -469,14 +469,6 @@ function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
     }
 }
 
-function dedupe(problems: Problem[]): Problem[] {
-    const seen = new Set<string>();
-    return problems.filter((p) => {
-        const key = `${p.path}\n${p.message}`;
-        return seen.has(key) ? false : (seen.add(key), true);
-    });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Rules across keys. They run on the raw input, whatever else is wrong, so that every problem is
 // reported at once (zod refinements only run once everything else is valid). Values that are
@@ -509,31 +501,34 @@ function entryServer(value: Record<string, unknown>): { server: string; key: str
 const isGenerated = (value: Record<string, unknown>): boolean =>
     ![undefined, false, "false"].includes(value.generatePassword as string | boolean | undefined);
 
-const entriesAt = (list: unknown, path: string, shared: boolean): RawEntry[] =>
+/** The maps in a list, with their key paths; anything else is reported by the schema. */
+const mapsAt = (list: unknown, path: string): { path: string; value: Record<string, unknown> }[] =>
     Array.isArray(list)
         ? list.flatMap((v, i) => {
               const value = asRecord(v);
-              return value ? [{ path: `${path}[${i}]`, value, shared }] : [];
+              return value ? [{ path: `${path}[${i}]`, value }] : [];
           })
         : [];
+
+const entriesAt = (list: unknown, path: string, shared: boolean): RawEntry[] => mapsAt(list, path).map((entry) => ({ ...entry, shared }));
 
 function crossProblems(raw: unknown): Problem[] {
     const top = asRecord(raw);
     if (!top) {
-        return [{ path: "", message: "config must be a map of keys", fix: "see the config reference in README.md" }];
+        return []; // the schema reports it
     }
     const problems: Problem[] = [];
     const shared = entriesAt(top.sharedRegistries, "sharedRegistries", true);
     const tenants: TenantEntry[] = [
         ...(top.namespace !== undefined ? [{ path: "", value: top }] : []),
-        ...entriesAt(top.tenants, "tenants", false),
+        ...mapsAt(top.tenants, "tenants"),
     ].map(({ path, value }) => ({ path, value, own: entriesAt(value.registries, `${prefix(path)}registries`, false) }));
 
     if (top.namespace === undefined && top.tenants === undefined) {
         problems.push({ path: "namespace", message: "is required (or list tenants)", fix: fixFor(["namespace"]) });
     }
     if (top.namespace === undefined && top.tenants !== undefined) {
-        for (const key of TENANT_KEYS.filter((k) => k !== "namespace" && top[k] !== undefined)) {
+        for (const key of TENANT_KEYS.filter((k) => top[k] !== undefined)) {
             problems.push({
                 path: key,
                 message: "applies to the top-level namespace, which is not set",

@@ -170,6 +170,44 @@ describe("validateStackConfig", () => {
             const messages = [null, ["team"], { team: 1 }, 5].map((namespace) => problemAt({ namespace, registries: [reg()] }, "namespace").message);
             assert.deepEqual(messages, ["must be a string, not null", "must be a string, not a list", "must be a string, not a map", "must be a string, not a number"]);
         });
+        it("a key within edit distance of a known one, scaled to its length, gets a did-you-mean", () => {
+            const all = problems({ namespace: "x", nmspce: "x", registries: [reg({ eml: "a@b.c" })] });
+            assert.deepEqual(
+                all.map((p) => [p.path, p.fix]),
+                [
+                    ["registries[0].eml", "did you mean 'email'?"],
+                    ["nmspce", "did you mean 'namespace'?"],
+                ],
+            );
+        });
+        it("a config that is not a map is one problem, and so is a list entry that is not a map", () => {
+            assert.deepEqual(problems(null), [{ path: "", message: "must be a map of keys, not null", fix: "see the config reference in README.md" }]);
+            assert.deepEqual(problems("namespace=x"), [{ path: "", message: "must be a map of keys, not a string", fix: "see the config reference in README.md" }]);
+            const fix = "list registries: pulumi config set --path 'registries[0].username' <user>";
+            assert.deepEqual(problems({ namespace: "x", registries: [null, "x", ["y"], ["z"], reg()] }), [
+                { path: "registries[0]", message: "must be a map of keys, not null", fix },
+                { path: "registries[1]", message: "must be a map of keys, not a string", fix },
+                { path: "registries[2]", message: "must be a map of keys, not a list", fix },
+                { path: "registries[3]", message: "must be a map of keys, not a list", fix },
+            ]);
+        });
+        it("labels must be a map of keys", () => {
+            assert.equal(problemAt({ namespace: "x", labels: "team=a", registries: [reg()] }, "labels").message, "must be a map of keys, not a string");
+        });
+        it("two entries without a server are both Docker Hub", () => {
+            const p = problemAt({ namespace: "x", registries: [{ username: "a", password: "p" }, { username: "b", password: "q", secretName: "other" }] }, "registries[1].server");
+            assert.equal(p.message, "is the same registry as registries[0].server");
+        });
+        it("an empty tenants list is a problem only when it is all there is", () => {
+            assert.deepEqual(problems({ tenants: [] }), [
+                { path: "tenants", message: "must not be an empty list", fix: "list tenants: pulumi config set --path 'tenants[0].namespace' <name>" },
+            ]);
+            assert.deepEqual(validateStackConfig({ namespace: "x", registries: [reg()], tenants: [] }).tenants.map((t) => t.namespace), ["x"]);
+        });
+        it("labels on an adopted namespace are a problem, createNamespace written as the string false too", () => {
+            const p = problemAt({ namespace: "x", createNamespace: "false", labels: { team: "a" }, registries: [reg()] }, "labels");
+            assert.equal(p.message, "only applies to a namespace this stack creates (createNamespace is false)");
+        });
         it("a fix names the registry entry it is about, shared or in a tenant", () => {
             const all = problems({
                 sharedRegistries: [reg(), reg({ server: "b.example.org", password: 5 })],
