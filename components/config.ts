@@ -655,23 +655,19 @@ function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): 
 /** Duplicate servers and Secret names among one tenant's registries (shared ones included). */
 function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[] {
     const problems: Problem[] = [];
-    const servers = new Map<string, string>();
+    const servers = new Map<string | undefined, string>();
     const names = new Map<string, string>();
     const inTenant = tenantPath ? ` (in ${tenantPath})` : "";
     for (const { path, value } of registries) {
         const key = entryServer(value)?.key;
-        let duplicateServer = false;
-        if (key !== undefined) {
-            const first = servers.get(key);
-            duplicateServer = first !== undefined;
-            if (first !== undefined) {
-                problems.push({ path: `${path}.server`, message: `is the same registry as ${first}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
-            } else {
-                servers.set(key, path);
-            }
+        const first = servers.get(key);
+        if (first !== undefined) {
+            problems.push({ path: `${path}.server`, message: `is the same registry as ${first}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
+        } else if (key !== undefined) {
+            servers.set(key, path);
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
-        const name = duplicateServer && value.secretName === undefined ? undefined : entrySecretName(value);
+        const name = first !== undefined && value.secretName === undefined ? undefined : entrySecretName(value);
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
             if (first !== undefined) {
@@ -711,7 +707,7 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string): 
     return [
         ...uniqueListProblems(list, path),
         ...list.flatMap((v, i) =>
-            typeof v === "string" && own.has(v)
+            own.has(v)
                 ? [{ path: `${path}[${i}]`, message: `'${v}' is a Secret this stack manages`, fix: "remove it: the stack lists its own Secrets already" }]
                 : [],
         ),
@@ -727,8 +723,8 @@ function containerServiceProblems(tenant: Record<string, unknown>, path: string)
     }
     const account = settings.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT;
     // `default` exists in every namespace, so the stack could not create it either.
-    const taken = ["default", ...(Array.isArray(tenant.serviceAccounts) ? tenant.serviceAccounts : [])];
-    if (typeof account !== "string" || !taken.includes(account)) {
+    const taken = account === "default" || (Array.isArray(tenant.serviceAccounts) && tenant.serviceAccounts.includes(account));
+    if (typeof account !== "string" || !taken) {
         return [];
     }
     return [

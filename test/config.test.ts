@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { defaultSecretName, fromPulumiConfig, isDns1123Label, keyPath, parseKeyPath, serverKey, validateStackConfig } from "../components/config";
+import { defaultSecretName, ENCRYPTED_PLACEHOLDER, fromPulumiConfig, isDns1123Label, keyPath, parseKeyPath, serverKey, validateStackConfig } from "../components/config";
 import { DOCKER_HUB_SERVER } from "../components/dockerConfig";
 import { problemsFinder } from "./support/problems";
 
@@ -207,6 +207,59 @@ describe("validateStackConfig", () => {
         it("labels on an adopted namespace are a problem, createNamespace written as the string false too", () => {
             const p = problemAt({ namespace: "x", createNamespace: "false", labels: { team: "a" }, registries: [reg()] }, "labels");
             assert.equal(p.message, "only applies to a namespace this stack creates (createNamespace is false)");
+        });
+        it("a secure value read offline stands in for a password without being judged as one", () => {
+            const config = validateStackConfig({ namespace: "x", registries: [{ server: "gcr.io", username: "_json_key", password: ENCRYPTED_PLACEHOLDER }] });
+            assert.equal(config.tenants[0].registries[0].server, "gcr.io");
+        });
+        it("a second entry for the same server is one problem, and a secretName it repeats is a second", () => {
+            const all = problems({ namespace: "x", registries: [reg(), reg(), reg({ secretName: "pull" }), reg({ secretName: "pull" })] });
+            assert.deepEqual(all.map((p) => [p.path, p.message]), [
+                ["registries[1].server", "is the same registry as registries[0].server"],
+                ["registries[2].server", "is the same registry as registries[0].server"],
+                ["registries[3].server", "is the same registry as registries[0].server"],
+                ["registries[3].secretName", "'pull' is already the Secret name of registries[2]"],
+            ]);
+        });
+        it("malformed servers and usernames are reported by their own rules, not as duplicates", () => {
+            const generated = (server: unknown, username?: unknown) => ({ server, generatePassword: true, ...(username === undefined ? {} : { username }) });
+            const all = problems({
+                tenants: [
+                    { namespace: "a", registries: [generated("not a server"), generated("bad server")] },
+                    { namespace: "b", registries: [generated("r.example.org", 5)] },
+                    { namespace: "c", registries: [generated("r.example.org", 5)] },
+                ],
+            });
+            assert.deepEqual(all.map((p) => p.path).sort(), [
+                "tenants[0].registries[0].server",
+                "tenants[0].registries[1].server",
+                "tenants[1].registries[0].username",
+                "tenants[2].registries[0].username",
+            ]);
+        });
+        it("a name listed twice is a problem; a value that is not a name is reported by type only", () => {
+            const all = problems({ namespace: "x", registries: [reg()], serviceAccounts: ["ci", "ci", 5, 5], keepPullSecrets: [7, 7] });
+            assert.deepEqual(all.map((p) => [p.path, p.message]), [
+                ["serviceAccounts[2]", "must be a string, not a number"],
+                ["serviceAccounts[3]", "must be a string, not a number"],
+                ["keepPullSecrets[0]", "must be a string, not a number"],
+                ["keepPullSecrets[1]", "must be a string, not a number"],
+                ["serviceAccounts[1]", "'ci' is listed twice"],
+            ]);
+        });
+        it("the Container Service's account must not be one the stack patches; a non-name is reported by type only", () => {
+            const withAccount = (serviceAccount: unknown, serviceAccounts?: unknown[]) =>
+                problems({ namespace: "x", registries: [reg()], ...(serviceAccounts ? { serviceAccounts } : {}), containerService: { apiServer: "https://10.0.0.1:6443", serviceAccount } });
+            assert.deepEqual(withAccount("default").map((p) => p.message), [
+                "'default' is the namespace's default ServiceAccount; the Container Service needs one of its own, which the stack creates",
+            ]);
+            assert.deepEqual(withAccount("ci", ["default", "ci"]).map((p) => p.message), [
+                "'ci' is a ServiceAccount this stack patches with pull secrets; the Container Service needs one of its own, which the stack creates",
+            ]);
+            assert.deepEqual(withAccount(5, [5]).map((p) => [p.path, p.message]), [
+                ["serviceAccounts[0]", "must be a string, not a number"],
+                ["containerService.serviceAccount", "must be a string, not a number"],
+            ]);
         });
         it("a fix names the registry entry it is about, shared or in a tenant", () => {
             const all = problems({
