@@ -261,6 +261,16 @@ describe("validateStackConfig", () => {
                 ["containerService.serviceAccount", "must be a string, not a number"],
             ]);
         });
+        it("each key's fix says how to set it: verifyCredentials, containerService, tokenRotation", () => {
+            const fixes = (raw: Record<string, unknown>) => Object.fromEntries(problems({ namespace: "x", registries: [reg()], ...raw }).map((p) => [p.path, p.fix]));
+            assert.deepEqual(fixes({ verifyCredentials: "maybe", containerService: { apiServer: "https://10.0.0.1:6443", tokenRotation: "" } }), {
+                verifyCredentials: "set true to check every credential against its registry before deploying",
+                "containerService.tokenRotation": "set any string; change it to replace the Container Service's token",
+            });
+            assert.deepEqual(fixes({ containerService: "yes please" }), {
+                containerService: "set the API server XNAT reaches: pulumi config set --path 'containerService.apiServer' https://<host>:<port>",
+            });
+        });
         it("a fix names the registry entry it is about, shared or in a tenant", () => {
             const all = problems({
                 sharedRegistries: [reg(), reg({ server: "b.example.org", password: 5 })],
@@ -304,6 +314,7 @@ describe("validateStackConfig", () => {
             assert.fail("accepted");
         } catch (err) {
             const message = (err as Error).message;
+            assert.equal((err as Error).name, "ConfigError"); // what a stack trace shows first
             assert.match(message, /^invalid stack config, 2 problems:\n {2}- registry-access:registries\[0\]\.username: .*\(fix: .*\)\n {2}- registry-access:registries\[0\]\.pasword: is not a known key \(fix: did you mean 'password'\?\)$/);
             assert.ok(!message.includes(secret));
         }
