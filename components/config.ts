@@ -154,7 +154,11 @@ const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
 // Kubernetes qualified names (label and annotation keys) and label values.
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-const isQualifiedName = (k: string) => QUALIFIED_NAME.test(k) && k.split("/").pop()!.length <= 63 && k.length <= 317;
+/** Kubernetes' qualified name: an optional DNS-subdomain prefix of at most 253, "/", a name of at most 63. */
+const isQualifiedName = (k: string) => {
+    const slash = k.indexOf("/");
+    return QUALIFIED_NAME.test(k) && slash <= 253 && k.length - slash - 1 <= 63;
+};
 
 const INVALID_METADATA_KEY = "is not a valid Kubernetes label or annotation key";
 const metadataKey = z.string().refine(...rule(isQualifiedName, INVALID_METADATA_KEY));
@@ -195,7 +199,8 @@ const dnsSubdomainList = z.array(z.string().refine(...rule(isDns1123Subdomain, "
 function isHttpsUrl(s: string): boolean {
     try {
         const url = new URL(s);
-        return url.protocol === "https:" && url.hostname !== "" && url.username === "" && url.password === "" && !url.search && !url.hash;
+        // An https: URL always has a host: the parser throws without one.
+        return url.protocol === "https:" && url.username === "" && url.password === "" && !url.search && !url.hash;
     } catch {
         return false;
     }

@@ -271,6 +271,45 @@ describe("validateStackConfig", () => {
                 containerService: "set the API server XNAT reaches: pulumi config set --path 'containerService.apiServer' https://<host>:<port>",
             });
         });
+        it("label and annotation keys: a prefix of at most 253, a name of at most 63", () => {
+            const good = { "a/b": "", "k8s.example.info/team": "x", "a.b/c": "y", [`p/${"n".repeat(63)}`]: "z", [`${"a".repeat(253)}/n`]: "w" };
+            assert.deepEqual(validateStackConfig({ namespace: "x", registries: [reg()], labels: good }).tenants[0].labels, good);
+            const bad = ["_team", `p/${"n".repeat(64)}`, `${"a".repeat(254)}/n`, "n".repeat(64)];
+            const all = problems({ namespace: "x", registries: [reg()], annotations: Object.fromEntries(bad.map((k) => [k, "v"])) });
+            assert.deepEqual(all.map((p) => p.message), bad.map(() => "is not a valid Kubernetes label or annotation key"));
+        });
+        it("generatePassword's length: a whole number, written as digits or not at all", () => {
+            const length = (value: unknown) => problems({ namespace: "x", registries: [{ server: "r.example.org", generatePassword: { length: value } }] }).map((p) => p.message);
+            assert.deepEqual([length("x40"), length("40x"), length(true)], [["must be a number, not a string"], ["must be a number, not a string"], ["must be a number, not a boolean"]]);
+            const config = validateStackConfig({ namespace: "x", registries: [{ server: "r.example.org", generatePassword: { length: "40" } }] });
+            assert.deepEqual(config.tenants[0].registries[0], { path: "registries[0]", server: "r.example.org", username: "x", secretName: "regcred-r-example-org", generatePassword: { length: 40 } });
+        });
+        it("containerService: true (or \"true\") asks for it, false (or \"false\") leaves it out", () => {
+            for (const on of [true, "true"]) {
+                assert.equal(problemAt({ namespace: "x", registries: [reg()], containerService: on }, "containerService.apiServer").message, "is required");
+            }
+            for (const off of [false, "false"]) {
+                assert.equal(validateStackConfig({ namespace: "x", registries: [reg()], containerService: off }).tenants[0].containerService, undefined);
+            }
+        });
+        it("containerService: an https URL without credentials, an account name that leaves room for the token Secret's name", () => {
+            const cs = (containerService: Record<string, unknown>) => ({ namespace: "x", registries: [reg()], containerService: { apiServer: "https://10.0.0.1:6443", ...containerService } });
+            for (const apiServer of ["https://admin@10.0.0.1:6443", "https://:secret@10.0.0.1:6443", "10.0.0.1:6443 "]) {
+                assert.match(problemAt(cs({ apiServer }), "containerService.apiServer").message, /^is not an https:\/\/ URL with a host/);
+            }
+            assert.equal(validateStackConfig(cs({ serviceAccount: "a".repeat(238) })).tenants[0].containerService?.serviceAccount, "a".repeat(238));
+            assert.equal(problemAt(cs({ serviceAccount: "a".repeat(239) }), "containerService.serviceAccount").message, "is not a DNS-1123 subdomain of at most 238 characters");
+        });
+        it("rotation keys take a string or a number, read as a string", () => {
+            const config = validateStackConfig({ namespace: "x", registries: [reg()], credentialRotation: 2026, containerService: { apiServer: "https://10.0.0.1:6443", tokenRotation: 5 } });
+            assert.equal(config.tenants[0].credentialRotation, "2026");
+            assert.equal(config.tenants[0].containerService?.tokenRotation, "5");
+            const all = problems({ namespace: "x", registries: [reg()], credentialRotation: {}, containerService: { apiServer: "https://10.0.0.1:6443", tokenRotation: {} } });
+            assert.deepEqual(all.map((p) => [p.path, p.message]), [
+                ["credentialRotation", "must be a string, not a map"],
+                ["containerService.tokenRotation", "must be a string, not a map"],
+            ]);
+        });
         it("a fix names the registry entry it is about, shared or in a tenant", () => {
             const all = problems({
                 sharedRegistries: [reg(), reg({ server: "b.example.org", password: 5 })],
@@ -339,6 +378,10 @@ describe("fromPulumiConfig", () => {
         const raw = fromPulumiConfig({ "registry-access:namespace": '["team"]', "registry-access:registries": ' [{"username":"u","password":"p"}]' });
         assert.deepEqual(raw, { namespace: '["team"]', registries: [{ username: "u", password: "p" }] });
         assert.match(problemAt(raw, "namespace").message, /^is not a DNS-1123 label/);
+    });
+    it("keeps string keys as written, even when they look like JSON", () => {
+        const raw = { "registry-access:onPatchDelete": '["retain"]', "registry-access:credentialRotation": "[2026]", "registry-access:caBundle": "[pem]", "registry-access:namespace": "{}" };
+        assert.deepEqual(fromPulumiConfig(raw), { onPatchDelete: '["retain"]', credentialRotation: "[2026]", caBundle: "[pem]", namespace: "{}" });
     });
     it("sets each key as an ordinary own property, __proto__ included", () => {
         const raw = fromPulumiConfig({ "registry-access:__proto__": "x" });
