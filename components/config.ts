@@ -665,14 +665,14 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[
     const inTenant = tenantPath ? ` (in ${tenantPath})` : "";
     for (const { path, value } of registries) {
         const key = entryServer(value)?.key;
-        const first = servers.get(key);
-        if (first !== undefined) {
-            problems.push({ path: `${path}.server`, message: `is the same registry as ${first}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
+        const firstServer = servers.get(key);
+        if (firstServer !== undefined) {
+            problems.push({ path: `${path}.server`, message: `is the same registry as ${firstServer}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
         } else if (key !== undefined) {
             servers.set(key, path);
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
-        const name = first !== undefined && value.secretName === undefined ? undefined : entrySecretName(value);
+        const name = firstServer !== undefined && value.secretName === undefined ? undefined : entrySecretName(value);
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
             if (first !== undefined) {
