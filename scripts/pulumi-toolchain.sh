@@ -25,8 +25,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly CACHE="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/pulumi"
 readonly BIN="${CACHE}/bin"
-# The modules this program would need but the proxy does not serve (see README, "Deploying").
-readonly LANGUAGE_HOST_MODULE=github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+# The module this program would need but the proxy does not serve (see README, "Versions").
 # pulumi-random 4.21.2 (the @pulumi/random in package-lock.json) is commit 48ee6c4732b1 of
 # 2026-09-17T10:24:37Z (the proxy's answer for github.com/pulumi/pulumi-random@v4.21.2+incompatible).
 readonly RANDOM_MODULE=github.com/pulumi/pulumi-random/provider/v4@v4.0.0-20260917102437-48ee6c4732b1
@@ -107,7 +106,7 @@ report_unserved() {
 main() {
   GO_CMD="$(find_go)"
   readonly GO_CMD
-  local cli_version k8s_version k8s_npm cli kubernetes
+  local cli_version k8s_version k8s_npm cli kubernetes host_version host
   command -v node >/dev/null || die "needs node (source scripts/setup.sh first)"
 
   cli_version="$(required_version "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3)"
@@ -128,8 +127,16 @@ main() {
   ln -sfn "${cli}" "${BIN}/pulumi"
   register_plugin kubernetes "${k8s_version}" "${kubernetes}"
 
+  # The Node.js language host later moved to a module of its own, which the proxy does not
+  # serve; in sdk/v3 v3.68.0 it is still a package of sdk/v3. The CLI runs the host it finds beside its
+  # own (resolved) executable without the "from \$PATH" warning, so it goes there.
+  host_version="$(required_version "${ROOT}/toolchain/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3)"
+  host="$(build pulumi-language-nodejs "${host_version}" "${ROOT}/toolchain/pulumi-language-nodejs" \
+    github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+    "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${host_version}")"
+  cmp -s "${host}" "$(dirname "${cli}")/pulumi-language-nodejs" || install -m 0755 "${host}" "$(dirname "${cli}")/pulumi-language-nodejs"
+
   report_unserved "pulumi-resource-random $(npm_version @pulumi/random) (generatePassword needs it)" "${RANDOM_MODULE}"
-  report_unserved "pulumi-language-nodejs (\`pulumi up\` run by hand needs it; npm run up:local and the tests run the program in-process through the Automation API instead)" "${LANGUAGE_HOST_MODULE}"
   echo "${BIN}"
 }
 
