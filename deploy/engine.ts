@@ -1,14 +1,12 @@
 /**
- * The real Pulumi engine, driven through its Automation API with this program as an inline
- * program: the CLI (`pulumi up`, `preview`, `refresh`, `destroy`) plans and applies with the real
- * providers, and reaches the program through the Node SDK's own language server in this process
- * (`--client`), so no `pulumi-language-nodejs` binary is needed (README, "Deploying").
+ * What the cluster tests and the benchmark share to run this program on the real engine through
+ * the Automation API: the project's root and settings, the offline environment, and config set
+ * leaf by leaf as `pulumi config set --path` sets it.
  */
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { type ConfigMap, LocalWorkspace, type LocalWorkspaceOptions, type ProjectSettings, type Stack } from "@pulumi/pulumi/automation";
+import type { ConfigMap, ProjectSettings } from "@pulumi/pulumi/automation";
 import { parse } from "yaml";
-import program = require("../index");
 
 export const PROJECT = "registry-access";
 /** The project's root (where Pulumi.yaml is), from this file or its compiled copy in build/deploy. */
@@ -30,14 +28,6 @@ export function projectSettings(): ProjectSettings {
     delete settings.stackConfigDir;
     delete settings.main;
     return settings;
-}
-
-/** A stack of this project (stacks/Pulumi.<name>.yaml), selected or created. */
-export async function projectStack(stackName: string, opts: LocalWorkspaceOptions = {}): Promise<Stack> {
-    return LocalWorkspace.createOrSelectStack(
-        { stackName, projectName: PROJECT, program },
-        { workDir: ROOT, ...opts, envVars: { ...OFFLINE_ENV, ...opts.envVars } },
-    );
 }
 
 /**

@@ -1,20 +1,28 @@
 /**
- * The `local` stack (stacks/Pulumi.local.yaml) on the project's own control plane and private
- * registry, which scripts/local-stack.sh starts: a real `pulumi up`, its outputs, and the proof
- * that it works. Run as `npm run up:local` / `npm run down:local`.
+ * The steps around the `local` stack's plain `pulumi up` (stacks/Pulumi.local.yaml), which
+ * scripts/local-stack.sh runs on the project's own control plane and private registry:
+ *   node build/deploy/local.js admit   lets the stack's user into the local registry
+ *   node build/deploy/local.js prove   proves from the stack's outputs that the up works
+ * Both read the stack through the CLI (`pulumi config`, `pulumi stack output`), never printing a
+ * secret. Run as part of `npm run up:local`.
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { parseEnv, promisify } from "node:util";
-import type { Stack } from "@pulumi/pulumi/automation";
-import { projectStack } from "./engine";
 
-/** A throwaway passphrase for this stack only (its one secret is a throwaway password too). */
-export const LOCAL_PASSPHRASE = "registry-access-local-throwaway";
 const STACK = "local";
 const run = promisify(execFile);
+
+/**
+ * The pulumi CLI's JSON answer for the local stack. Its output is parsed, never printed: with
+ * --show-secrets it holds the throwaway password and the Container Service's token.
+ */
+async function pulumiJson(args: string[]): Promise<Record<string, unknown>> {
+    const { stdout } = await run("pulumi", [...args, "--stack", STACK, "--json", "--non-interactive"], { maxBuffer: 16 * 1024 * 1024 });
+    return JSON.parse(stdout) as Record<string, unknown>;
+}
 
 /** Runs kubectl with stdin from INPUT; its stdout, or an error naming the command and its stderr. */
 function kubectl(args: string[], input?: string): Promise<string> {
@@ -40,9 +48,9 @@ interface LocalRegistry {
     namespace: string;
 }
 
-/** The stack's one registry entry, decrypted with the throwaway passphrase. */
-async function localRegistry(stack: Stack): Promise<LocalRegistry> {
-    const config = await stack.getAllConfig();
+/** The stack's one registry entry, decrypted with the throwaway passphrase (`pulumi config --show-secrets`). */
+async function localRegistry(): Promise<LocalRegistry> {
+    const config = (await pulumiJson(["config", "--show-secrets"])) as Record<string, { value: string }>;
     const registries = JSON.parse(config["registry-access:registries"].value) as { server: string; username: string; password: string }[];
     const namespace = config["registry-access:namespace"].value;
     if (registries.length !== 1) {
@@ -162,33 +170,26 @@ async function proveContainerService(env: Record<string, string>, reg: LocalRegi
 }
 
 async function main(command: string | undefined): Promise<void> {
-    const stack = await projectStack(STACK, { envVars: { PULUMI_CONFIG_PASSPHRASE: LOCAL_PASSPHRASE } });
-    const print = (out: string) => process.stdout.write(out);
-    if (command === "up") {
-        const envFile = process.env.LOCAL_REGISTRY_ENV;
-        if (!envFile || !process.env.KUBECONFIG) {
-            throw new Error("run it as npm run up:local, which starts the local cluster and registry");
-        }
-        const env = parseEnv(await readFile(envFile, "utf8")) as Record<string, string>;
-        const reg = await localRegistry(stack);
+    const envFile = process.env.LOCAL_REGISTRY_ENV;
+    if (!envFile || !process.env.KUBECONFIG) {
+        throw new Error("run it as npm run up:local, which starts the local cluster and registry");
+    }
+    const env = parseEnv(await readFile(envFile, "utf8")) as Record<string, string>;
+    const reg = await localRegistry();
+    if (command === "admit") {
         await admitToRegistry(env, reg);
-        // --refresh: a local cluster started afresh holds nothing of what the state remembers.
-        log(`pulumi up --yes --refresh --diff --stack ${STACK} (KUBECONFIG=${process.env.KUBECONFIG})`);
-        const result = await stack.up({ onOutput: print, color: "never", refresh: true, diff: true });
-        await prove(env, reg, result.outputs.pullSecretNames.value as string[]);
-        if (result.outputs.containerServiceKubeconfig) {
-            await proveContainerService(env, reg, result.outputs.containerServiceKubeconfig.value as string);
+    } else if (command === "prove") {
+        const outputs = await pulumiJson(["stack", "output", "--show-secrets"]);
+        await prove(env, reg, outputs.pullSecretNames as string[]);
+        if (typeof outputs.containerServiceKubeconfig === "string") {
+            await proveContainerService(env, reg, outputs.containerServiceKubeconfig);
         }
-    } else if (command === "down") {
-        log(`pulumi destroy --yes --stack ${STACK}`);
-        await stack.destroy({ onOutput: print, color: "never" });
     } else {
-        throw new Error("usage: local.js up|down");
+        throw new Error("usage: local.js admit|prove");
     }
 }
 
 main(process.argv[2]).catch((err: unknown) => {
-    // The engine has printed its own error already; this adds the one line saying what failed.
     const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
     log(`failed: ${message}`);
     process.exitCode = 1;
