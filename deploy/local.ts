@@ -45,18 +45,16 @@ interface LocalRegistry {
     server: string;
     username: string;
     password: string;
-    namespace: string;
 }
 
 /** The stack's one registry entry, decrypted with the throwaway passphrase (`pulumi config --show-secrets`). */
 async function localRegistry(): Promise<LocalRegistry> {
     const config = (await pulumiJson(["config", "--show-secrets"])) as Record<string, { value: string }>;
-    const registries = JSON.parse(config["registry-access:registries"].value) as { server: string; username: string; password: string }[];
-    const namespace = config["registry-access:namespace"].value;
+    const registries = JSON.parse(config["registry-access:registries"].value) as LocalRegistry[];
     if (registries.length !== 1) {
         throw new Error("stacks/Pulumi.local.yaml must list exactly one registry, the local one");
     }
-    return { ...registries[0], namespace };
+    return registries[0];
 }
 
 /** Lets the stack's user into the local registry: its htpasswd gains (or replaces) the user's bcrypt line. */
@@ -86,20 +84,20 @@ async function admitToRegistry(env: Record<string, string>, reg: LocalRegistry):
  * The proof: the Secret as the API server returns it is skopeo's auth file for the local
  * registry's image, and a pod with no pull secrets of its own is admitted with them injected.
  */
-async function prove(env: Record<string, string>, reg: LocalRegistry, secretNames: string[]): Promise<void> {
+async function prove(env: Record<string, string>, namespace: string, secretNames: string[]): Promise<void> {
     const work = await mkdtemp(path.join(tmpdir(), "registry-access-local-"));
     try {
-        const stdout = await kubectl(["get", "secret", secretNames[0], "-n", reg.namespace, "-o", "jsonpath={.data.\\.dockerconfigjson}"]);
+        const stdout = await kubectl(["get", "secret", secretNames[0], "-n", namespace, "-o", "jsonpath={.data.\\.dockerconfigjson}"]);
         const authfile = path.join(work, "auth.json");
         await writeFile(authfile, Buffer.from(stdout, "base64"), { mode: 0o600 });
         const image = `docker://${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}`;
         const inspected = JSON.parse((await run("skopeo", ["inspect", "--authfile", authfile, "--cert-dir", env.REGISTRY_CERT_DIR, image])).stdout) as { Digest: string };
-        log(`skopeo pulled the manifest of ${image.slice(9)} (${inspected.Digest}) with Secret ${reg.namespace}/${secretNames[0]}`);
+        log(`skopeo pulled the manifest of ${image.slice(9)} (${inspected.Digest}) with Secret ${namespace}/${secretNames[0]}`);
 
         const pod = {
             apiVersion: "v1",
             kind: "Pod",
-            metadata: { name: "pull-probe", namespace: reg.namespace },
+            metadata: { name: "pull-probe", namespace },
             spec: { containers: [{ name: "app", image: `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}` }] },
         };
         const admitted = JSON.parse(await kubectl(["create", "--dry-run=server", "-f", "-", "-o", "json"], JSON.stringify(pod))) as {
@@ -107,9 +105,9 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
         };
         const injected = (admitted.spec.imagePullSecrets ?? []).map((s) => s.name);
         if (JSON.stringify(injected) !== JSON.stringify(secretNames)) {
-            throw new Error(`a pod in ${reg.namespace} was admitted with imagePullSecrets ${JSON.stringify(injected)}, not ${JSON.stringify(secretNames)}`);
+            throw new Error(`a pod in ${namespace} was admitted with imagePullSecrets ${JSON.stringify(injected)}, not ${JSON.stringify(secretNames)}`);
         }
-        log(`a pod created in ${reg.namespace} with no pull secrets of its own is admitted with imagePullSecrets ${injected.join(", ")} (server-side dry run)`);
+        log(`a pod created in ${namespace} with no pull secrets of its own is admitted with imagePullSecrets ${injected.join(", ")} (server-side dry run)`);
     } finally {
         await rm(work, { recursive: true, force: true });
     }
@@ -120,7 +118,7 @@ async function prove(env: Record<string, string>, reg: LocalRegistry, secretName
  * pulls the private image and completes, and its log reads back (README.md, "For XNAT's
  * Container Service", step by step).
  */
-async function proveContainerService(env: Record<string, string>, reg: LocalRegistry, kubeconfigText: string): Promise<void> {
+async function proveContainerService(env: Record<string, string>, namespace: string, kubeconfigText: string): Promise<void> {
     const server = (await kubectl(["config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"])).trim();
     if (!kubeconfigText.includes(`server: ${server}\n`)) {
         log(`skipped the Container Service's Job: its kubeconfig names another API server than ${server} (containerService.apiServer in stacks/Pulumi.local.yaml)`);
@@ -156,13 +154,13 @@ async function proveContainerService(env: Record<string, string>, reg: LocalRegi
                 break;
             }
             if (status?.failed || Date.now() > deadline) {
-                throw new Error(`the Container Service's Job ${reg.namespace}/${job} did not complete; see kubectl describe job ${job} -n ${reg.namespace}`);
+                throw new Error(`the Container Service's Job ${namespace}/${job} did not complete; see kubectl describe job ${job} -n ${namespace}`);
             }
             await new Promise((r) => setTimeout(r, 1000));
         }
         const pod = (await kubectlAs(kubeconfig, ["get", "pods", "-l", `job-name=${job}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
-        const output = await kubectlAs(kubeconfig, ["get", "--raw", `/api/v1/namespaces/${reg.namespace}/pods/${pod}/log`]);
-        log(`with the containerServiceKubeconfig output only, Job ${reg.namespace}/${job} pulled ${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE} as default and logged: ${output.trim()}`);
+        const output = await kubectlAs(kubeconfig, ["get", "--raw", `/api/v1/namespaces/${namespace}/pods/${pod}/log`]);
+        log(`with the containerServiceKubeconfig output only, Job ${namespace}/${job} pulled ${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE} as default and logged: ${output.trim()}`);
         await kubectlAs(kubeconfig, ["delete", "job", job, "--cascade=foreground", "--wait=false"]);
     } finally {
         await rm(work, { recursive: true, force: true });
@@ -175,14 +173,14 @@ async function main(command: string | undefined): Promise<void> {
         throw new Error("run it as npm run up:local, which starts the local cluster and registry");
     }
     const env = parseEnv(await readFile(envFile, "utf8")) as Record<string, string>;
-    const reg = await localRegistry();
     if (command === "admit") {
-        await admitToRegistry(env, reg);
+        await admitToRegistry(env, await localRegistry());
     } else if (command === "prove") {
+        // The outputs alone, as a user of the stack has them: the config's password is not needed.
         const outputs = await pulumiJson(["stack", "output", "--show-secrets"]);
-        await prove(env, reg, outputs.pullSecretNames as string[]);
+        await prove(env, outputs.namespace as string, outputs.pullSecretNames as string[]);
         if (typeof outputs.containerServiceKubeconfig === "string") {
-            await proveContainerService(env, reg, outputs.containerServiceKubeconfig);
+            await proveContainerService(env, outputs.namespace as string, outputs.containerServiceKubeconfig);
         }
     } else {
         throw new Error("usage: local.js admit|prove");

@@ -25,7 +25,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly CACHE="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/pulumi"
 readonly BIN="${CACHE}/bin"
-# The module this program would need but the proxy does not serve (see README, "Versions").
+# The module this program would need but the proxy does not serve (see README, "What
+# scripts/setup.sh installs").
 # pulumi-random 4.21.2 (the @pulumi/random in package-lock.json) is commit 48ee6c4732b1 of
 # 2026-09-17T10:24:37Z (the proxy's answer for github.com/pulumi/pulumi-random@v4.21.2+incompatible).
 readonly RANDOM_MODULE=github.com/pulumi/pulumi-random/provider/v4@v4.0.0-20260917102437-48ee6c4732b1
@@ -128,8 +129,8 @@ main() {
   register_plugin kubernetes "${k8s_version}" "${kubernetes}"
 
   # The Node.js language host later moved to a module of its own, which the proxy does not
-  # serve; in sdk/v3 v3.68.0 it is still a package of sdk/v3. The CLI runs the host it finds beside its
-  # own (resolved) executable without the "from \$PATH" warning, so it goes there.
+  # serve; in sdk/v3 v3.68.0 it is still a package of sdk/v3. The CLI runs the host it finds
+  # beside its own (resolved) executable without the "from \$PATH" warning, so it goes there.
   host_version="$(required_version "${ROOT}/toolchain/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3)"
   host="$(build pulumi-language-nodejs "${host_version}" "${ROOT}/toolchain/pulumi-language-nodejs" \
     github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
