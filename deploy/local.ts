@@ -21,7 +21,12 @@ const run = promisify(execFile);
  */
 async function pulumiJson(args: string[]): Promise<Record<string, unknown>> {
     const { stdout } = await run("pulumi", [...args, "--stack", STACK, "--json", "--non-interactive"], { maxBuffer: 16 * 1024 * 1024 });
-    return JSON.parse(stdout) as Record<string, unknown>;
+    try {
+        return JSON.parse(stdout) as Record<string, unknown>;
+    } catch {
+        // JSON.parse's own message quotes the text around the fault, which may be a secret.
+        throw new Error(`pulumi ${args.join(" ")} --stack ${STACK} --json did not print JSON`);
+    }
 }
 
 /** Runs kubectl with stdin from INPUT; its stdout, or an error naming the command and its stderr. */
