@@ -2,10 +2,12 @@
  * `npm run bench -- engine`: what users wait for, on a real API server. Four ways of giving N
  * namespaces x M registries their pull secrets, side by side:
  *
- *   program  this program (index.ts) on the real engine, provider and file backend, through the
- *            Automation API as deploy/engine.ts runs it: create (`up`), no-change `preview`,
- *            no-change `up`, `destroy`, each a fresh process, from fresh state for each create;
- *   bare     a bare Pulumi program declaring the same resources (bench/baseline.ts), the same way;
+ *   program  this program (index.ts) as a user deploys it: the pulumi CLI in a copy of the project
+ *            folder, its Node.js language host, the real provider and a file backend: create
+ *            (`pulumi up --yes --skip-preview`), no-change `pulumi preview`, no-change `up`,
+ *            `pulumi destroy`, each a fresh CLI, from fresh state for each create;
+ *   bare     a bare Pulumi program declaring the same resources (bench/baseline.ts, as the copy's
+ *            `main`), the same way;
  *   loop     the kubectl recipe as a shell loop (bench/kubectl-loop.sh): create only;
  *   floor    one `kubectl apply --server-side` of the same objects from one file, and its
  *            no-change apply, `kubectl diff --server-side` and `kubectl delete -f`.
@@ -27,8 +29,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { OFFLINE_ENV, projectSettings } from "../deploy/engine";
-import type { ChildMarks, ChildSpec, EngineOp, EngineWay } from "./engineChild";
+import { OFFLINE_ENV, projectCopy } from "../deploy/engine";
+import type { ChildMarks, ChildSpec } from "./engineChild";
 import { loadAverage, machine } from "./machine";
 import { processCpuMs, runTree, SAMPLE_MS, type TreeRun } from "./procTree";
 import { benchTenants, declaredPerTenant, PROJECT, STACK, type BenchTenant } from "./scenario";
@@ -37,6 +39,7 @@ import { type Stat, stat } from "./stats";
 const ROOT = path.join(__dirname, "..", "..");
 const PASSPHRASE = "registry-access-bench";
 
+type EngineWay = "program" | "bare";
 type Way = EngineWay | "loop" | "floor";
 type Op = "create" | "preview" | "noop-up" | "destroy";
 const WAYS: Way[] = ["program", "bare", "loop", "floor"];
@@ -47,20 +50,25 @@ interface Variant {
     name: string;
     what: string;
     env?: Record<string, string>;
-    /** Project config merged over Pulumi.yaml's (e.g. the provider's settings). */
-    config?: Record<string, { value: unknown }>;
     parallel?: number;
-    /** Run the child through ts-node instead of compiled JS; "transpile" skips type-checking. */
-    tsNode?: "check" | "transpile";
+    /** Pulumi.yaml's `main` in the project copy (the compiled program, say), and what it needs linked. */
+    main?: { file: string; link: string[] };
+    /** The Automation API's inline program in this process's compiled JS, not the CLI's language host. */
+    inProcess?: boolean;
     /** Parent of the state folder (the file backend); os.tmpdir() otherwise. */
     stateRoot?: string;
 }
 
-const DEFAULT: Variant = { name: "default", what: "compiled JS, default parallel (4 x CPUs), checkpoints, provider client defaults, file backend on disk" };
+const DEFAULT: Variant = {
+    name: "default",
+    what: "the pulumi CLI as a user runs it (index.ts through ts-node as tsconfig.json's ts-node section says), default parallel (4 x CPUs), checkpoints, provider client defaults, file backend on disk",
+};
 const LEVERS: Variant[] = [
     { name: "parallel=64", what: "engine parallelism 64", parallel: 64 },
-    { name: "ts-node", what: "TypeScript compiled at run time by ts-node, type-checking (as Pulumi's Node runner does by default)", tsNode: "check" },
-    { name: "ts-node transpile-only", what: "ts-node without type-checking (PULUMI_NODEJS_TRANSPILE_ONLY=true for Pulumi's runner)", tsNode: "transpile" },
+    { name: "ts-node type-checked", what: "ts-node type-checking the program at every run (PULUMI_NODEJS_TRANSPILE_ONLY=false)", env: { PULUMI_NODEJS_TRANSPILE_ONLY: "false" } },
+    { name: "ts-node transpile-only", what: "ts-node without type-checking (PULUMI_NODEJS_TRANSPILE_ONLY=true)", env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" } },
+    { name: "compiled main", what: "Pulumi.yaml's main: build/index.js, the output of npm run build", main: { file: "build/index.js", link: ["build"] } },
+    { name: "in-process", what: "the Automation API's inline program in a compiled Node process (how the project deployed before the language host)", inProcess: true },
     { name: "skip checkpoints", what: "PULUMI_SKIP_CHECKPOINTS=true: state written once at the end", env: { PULUMI_SKIP_CHECKPOINTS: "true" } },
     { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
     { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
@@ -88,13 +96,13 @@ interface PreviewSplit {
     namespaces: number;
     registries: number;
     wallMs: number;
-    nodeAndModules: number;
-    automationSetup: number;
+    /** The CLI started to its LanguageRuntime/Run call: CLI, backend, language host, provider. */
     engineStart: number;
-    programBody: number;
-    registrations: number;
+    /** The Run call: Node, ts-node, the program's modules, the program and its registrations. */
+    run: number;
     providerCalls: number;
     providerBusy: number;
+    /** Run's end to the CLI's exit. */
     engineFinish: number;
 }
 
@@ -282,9 +290,9 @@ class Bench {
     }
 
     /** Runs one measured command and records it; fails the benchmark if the command failed. */
-    private async measure(s: Scenario, op: Op, command: string, args: string[], env: NodeJS.ProcessEnv): Promise<TreeRun> {
+    private async measure(s: Scenario, op: Op, command: string, args: string[], env: NodeJS.ProcessEnv, cwd = s.dir): Promise<TreeRun> {
         const server = this.serverCpu();
-        const run = await runTree(command, args, { env, cwd: s.dir });
+        const run = await runTree(command, args, { env, cwd });
         if (run.code !== 0) {
             throw new Error(`${s.way} ${op} N=${s.namespaces} M=${s.registries} failed (${run.code}):\n${run.output.slice(-4000)}`);
         }
@@ -352,37 +360,29 @@ class Bench {
         mkdirSync(backend);
         try {
             const env = this.env(s.variant.env, backend);
-            // Fresh state: a new stack in a new backend, its config set (not measured).
-            const settings = projectSettings();
-            // Typed as a string in ProjectSettings, but Pulumi.yaml's `config:` is a map.
-            const project = settings as unknown as { config?: Record<string, unknown> };
-            project.config = { ...project.config, ...s.variant.config };
-            const stack = await LocalWorkspace.createStack(
-                { stackName: STACK, projectName: PROJECT, program: async () => ({}) },
-                { workDir: s.dir, projectSettings: settings, secretsProvider: "passphrase", envVars: env as Record<string, string> },
-            );
+            // Fresh state: a new stack of a new project copy in a new backend, its config set (not measured).
+            const main = way === "bare" ? { file: "bench/baseline.ts", link: ["bench"] } : s.variant.main;
+            const project = projectCopy(path.join(s.dir, "project"), main ? { main: main.file, link: main.link } : {});
+            const stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { secretsProvider: "passphrase", envVars: env as Record<string, string> });
             await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(s.tenants), secret: true });
 
             const perTenant = declaredPerTenant(s.registries) + (way === "program" ? 1 : 0);
             const resources = s.namespaces * perTenant + 1; // and the Stack
-            const opOf: Record<Op, { op: EngineOp; expect: Record<string, number> }> = {
-                create: { op: "up", expect: { create: resources } },
-                preview: { op: "preview", expect: { same: resources } },
-                "noop-up": { op: "up", expect: { same: resources } },
-                destroy: { op: "destroy", expect: { delete: resources } },
+            const expected: Record<Op, Record<string, number>> = {
+                create: { create: resources },
+                preview: { same: resources },
+                "noop-up": { same: resources },
+                destroy: { delete: resources },
             };
             for (const op of OPS) {
-                const resultFile = path.join(s.dir, `${op}.json`);
-                const spec: ChildSpec = { way, op: opOf[op].op, workDir: s.dir, resultFile, parallel: s.variant.parallel };
-                const { command, args, extraEnv } = childCommand(s.variant, spec);
-                await this.measure(s, op, command, args, { ...env, ...extraEnv });
-                const marks = JSON.parse(readFileSync(resultFile, "utf8")) as ChildMarks;
-                const expect = opOf[op].expect;
-                if (JSON.stringify(marks.changes) !== JSON.stringify(expect)) {
-                    throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries}: the engine reported ${JSON.stringify(marks.changes)}, expected ${JSON.stringify(expect)}`);
+                const { command, args } = s.variant.inProcess ? inProcessCommand(way, op, project, s.variant.parallel) : cliCommand(op, s.variant.parallel);
+                const run = await this.measure(s, op, command, args, env, project);
+                const changes = s.variant.inProcess ? (JSON.parse(readFileSync(path.join(project, "marks.json"), "utf8")) as ChildMarks).changes : changeSummary(run.output);
+                if (JSON.stringify(changes) !== JSON.stringify(expected[op])) {
+                    throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected[op])}:\n${run.output.slice(-2000)}`);
                 }
-                if (op === "preview" && split) {
-                    this.splits.push(await this.previewSplit(s, spec, { ...env, ...extraEnv }, command, args));
+                if (op === "preview" && split && !s.variant.inProcess) {
+                    this.splits.push(await this.previewSplit(s, project, env, command, args));
                 }
             }
         } finally {
@@ -394,13 +394,12 @@ class Bench {
      * One more no-change preview, not counted in the tables, with the CLI logging every gRPC call
      * it makes (PULUMI_DEBUG_GRPC: method, end time and duration) to split its wall time.
      */
-    private async previewSplit(s: Scenario, spec: ChildSpec, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<PreviewSplit> {
+    private async previewSplit(s: Scenario, project: string, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<PreviewSplit> {
         const log = path.join(s.dir, "grpc.log");
-        const run = await runTree(command, args, { env: { ...env, PULUMI_DEBUG_GRPC: log }, cwd: s.dir });
+        const run = await runTree(command, args, { env: { ...env, PULUMI_DEBUG_GRPC: log }, cwd: project });
         if (run.code !== 0) {
             throw new Error(`instrumented preview failed:\n${run.output.slice(-4000)}`);
         }
-        const m = JSON.parse(readFileSync(spec.resultFile, "utf8")) as ChildMarks;
         const calls = readFileSync(log, "utf8")
             .split("\n")
             .filter(Boolean)
@@ -409,10 +408,9 @@ class Bench {
             .map((c) => ({ method: c.method, end: Date.parse(c.timestamp), ms: (c.duration ?? 0) / 1e6 }));
         rmSync(log, { force: true });
         const runCall = calls.find((c) => c.method.endsWith("LanguageRuntime/Run"));
-        if (!runCall || m.programEntered === undefined || m.programReturned === undefined) {
-            throw new Error("the gRPC log has no LanguageRuntime/Run call, or the program did not run");
+        if (!runCall) {
+            throw new Error("the gRPC log has no LanguageRuntime/Run call");
         }
-        const runStart = runCall.end - runCall.ms;
         // Provider calls overlap each other: their union is the time some call was in flight.
         const provider = calls.filter((c) => c.method.startsWith("/pulumirpc.ResourceProvider/")).map((c) => [c.end - c.ms, c.end] as const);
         provider.sort((a, b) => a[0] - b[0]);
@@ -422,33 +420,49 @@ class Bench {
             busy += Math.max(0, end - Math.max(start, reach));
             reach = Math.max(reach, end);
         }
+        const runStart = runCall.end - runCall.ms;
         return {
             namespaces: s.namespaces,
             registries: s.registries,
             wallMs: run.wallMs,
-            nodeAndModules: m.loaded - run.spawnedAt,
-            automationSetup: m.workspaceReady - m.loaded,
-            engineStart: runStart - m.opCalled,
-            programBody: m.programReturned - m.programEntered,
-            registrations: runCall.end - m.programReturned,
+            engineStart: runStart - run.spawnedAt,
+            run: runCall.ms,
             providerCalls: provider.length,
             providerBusy: busy,
-            engineFinish: m.opDone - runCall.end,
+            engineFinish: run.spawnedAt + run.wallMs - runCall.end,
         };
     }
 }
 
-/** The child process for one engine operation: compiled JS, or the TypeScript through ts-node. */
-function childCommand(variant: Variant, spec: ChildSpec): { command: string; args: string[]; extraEnv: Record<string, string> } {
-    if (!variant.tsNode) {
-        return { command: process.execPath, args: [path.join(__dirname, "engineChild.js"), JSON.stringify(spec)], extraEnv: {} };
-    }
-    return {
-        command: process.execPath,
-        // Resolved here: the child runs in the stack's folder, where ts-node is not found.
-        args: ["-r", require.resolve("ts-node/register"), path.join(ROOT, "bench", "engineChild.ts"), JSON.stringify(spec)],
-        extraEnv: { TS_NODE_PROJECT: path.join(ROOT, "tsconfig.json"), TS_NODE_TRANSPILE_ONLY: String(variant.tsNode === "transpile") },
+/** The pulumi command a user types for OP, in the project folder. */
+function cliCommand(op: Op, parallel: number | undefined): { command: string; args: string[] } {
+    const verb: Record<Op, string[]> = {
+        create: ["up", "--yes", "--skip-preview"],
+        preview: ["preview"],
+        "noop-up": ["up", "--yes", "--skip-preview"],
+        destroy: ["destroy", "--yes", "--skip-preview"],
     };
+    return { command: "pulumi", args: [...verb[op], "--stack", STACK, "--non-interactive", "--color", "never", ...(parallel ? ["--parallel", String(parallel)] : [])] };
+}
+
+/** OP through the Automation API's inline program (bench/engineChild.ts), for the side-by-side figure. */
+function inProcessCommand(way: EngineWay, op: Op, project: string, parallel: number | undefined): { command: string; args: string[] } {
+    const spec: ChildSpec = { way, op: op === "preview" ? "preview" : op === "destroy" ? "destroy" : "up", workDir: project, resultFile: path.join(project, "marks.json"), parallel };
+    return { command: process.execPath, args: [path.join(__dirname, "engineChild.js"), JSON.stringify(spec)] };
+}
+
+/** The CLI's "Resources:" summary as the engine's change counts: `+ 12 created`, `12 unchanged`, `- 3 to delete`. */
+export function changeSummary(output: string): Record<string, number> {
+    const kinds: Record<string, string> = { create: "create", created: "create", unchanged: "same", delete: "delete", deleted: "delete", update: "update", updated: "update", replace: "replace", replaced: "replace" };
+    const changes: Record<string, number> = {};
+    const summary = output.slice(output.lastIndexOf("Resources:"));
+    for (const m of summary.matchAll(/^\s+[-+~]?\s*(\d+) (?:to )?(\w+)$/gm)) {
+        const kind = kinds[m[2]];
+        if (kind) {
+            changes[kind] = (changes[kind] ?? 0) + Number(m[1]);
+        }
+    }
+    return changes;
 }
 
 // ---------------------------------------------------------------- tables
@@ -515,14 +529,11 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
     if (splits.length) {
         print("### Where a no-change `preview` of the program spends its time (one instrumented run per size, ms)");
         print();
-        print("| N | M | wall | Node and modules | Automation API setup | engine start | program body | registrations to Run's end | of which provider calls busy (calls) | the rest: Run to the program, engine finish, exit |");
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        print("| N | M | wall | CLI start to Run (CLI, backend, language host, provider) | Run (Node, ts-node, modules, program, registrations) | of which provider calls busy (calls) | Run's end to exit |");
+        print("|---:|---:|---:|---:|---:|---:|---:|");
         for (const sp of splits) {
             const r = (v: number) => v.toFixed(0);
-            print(
-                `| ${sp.namespaces} | ${sp.registries} | ${r(sp.wallMs)} | ${r(sp.nodeAndModules)} | ${r(sp.automationSetup)} | ${r(sp.engineStart)} | ` +
-                    `${r(sp.programBody)} | ${r(sp.registrations)} | ${r(sp.providerBusy)} (${sp.providerCalls}) | ${r(sp.engineFinish + (sp.wallMs - (sp.engineFinish + sp.registrations + sp.programBody + sp.engineStart + sp.automationSetup + sp.nodeAndModules)))} |`,
-            );
+            print(`| ${sp.namespaces} | ${sp.registries} | ${r(sp.wallMs)} | ${r(sp.engineStart)} | ${r(sp.run)} | ${r(sp.providerBusy)} (${sp.providerCalls}) | ${r(sp.engineFinish)} |`);
         }
         print();
     }

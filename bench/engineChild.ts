@@ -1,8 +1,8 @@
 /**
- * One measured operation on the real engine: `up`, `preview` or `destroy` of a stack that
- * bench/engine.ts has set up, with this program (index.ts) or the bare one (bench/baseline.ts)
- * as the Automation API's inline program, as deploy/engine.ts runs it. A fresh process per
- * operation, as a user's `npm run stack -- up` is. Writes its marks and the change summary to the
+ * One measured operation in process: `up`, `preview` or `destroy` of a stack that bench/engine.ts
+ * has set up, with this program (index.ts) or the bare one (bench/baseline.ts) as the Automation
+ * API's inline program, the way the project deployed before it had the CLI's language host: the
+ * "in-process" lever, measured beside the CLI. Writes its marks and the change summary to the
  * result file.
  *
  *   node build/bench/engineChild.js '{"way":"program","op":"up","workDir":"...","resultFile":"..."}'

@@ -1,12 +1,12 @@
 /**
- * What the cluster tests and the benchmark share to run this program on the real engine through
- * the Automation API: the project's root and settings, the offline environment, and config set
- * leaf by leaf as `pulumi config set --path` sets it.
+ * What the cluster tests and the benchmark share to run this program through the Pulumi CLI, as a
+ * user runs it: a copy of the project folder, the offline environment, and config set leaf by leaf
+ * as `pulumi config set --path` sets it.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import type { ConfigMap, ProjectSettings } from "@pulumi/pulumi/automation";
-import { parse } from "yaml";
+import type { ConfigMap } from "@pulumi/pulumi/automation";
+import { parseDocument } from "yaml";
 
 export const PROJECT = "registry-access";
 /** The project's root (where Pulumi.yaml is), from this file or its compiled copy in build/deploy. */
@@ -18,16 +18,31 @@ export const OFFLINE_ENV = {
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
 };
 
+/** What `pulumi up` reads from the project folder besides Pulumi.yaml. */
+const PROGRAM_FILES = ["index.ts", "components", "package.json", "tsconfig.json", "node_modules"];
+
 /**
- * Pulumi.yaml's settings for a stack kept elsewhere: the same runtime and config (the provider
- * settings among them), without the backend, the stack config folder and the entry point.
+ * A copy of the project in DIR, for stacks that must not touch stacks/: Pulumi.yaml as it is
+ * (or with another `main`), the program's files linked from the checkout (index.ts replaced by
+ * INDEX when given), LINK (more paths of the checkout, e.g. build) and an empty stacks/.
  */
-export function projectSettings(): ProjectSettings {
-    const settings = parse(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) as ProjectSettings & { stackConfigDir?: string };
-    delete settings.backend;
-    delete settings.stackConfigDir;
-    delete settings.main;
-    return settings;
+export function projectCopy(dir: string, { main, index, link = [] }: { main?: string; index?: string; link?: string[] } = {}): string {
+    mkdirSync(path.join(dir, "stacks"), { recursive: true });
+    if (main === undefined) {
+        copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    } else {
+        const doc = parseDocument(readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+        doc.set("main", main);
+        writeFileSync(path.join(dir, "Pulumi.yaml"), doc.toString());
+    }
+    for (const name of [...PROGRAM_FILES, ...link]) {
+        if (name === "index.ts" && index !== undefined) {
+            writeFileSync(path.join(dir, name), index);
+        } else {
+            symlinkSync(path.join(ROOT, name), path.join(dir, name));
+        }
+    }
+    return dir;
 }
 
 /**

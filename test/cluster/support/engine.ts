@@ -1,16 +1,18 @@
 /**
- * Stacks of this program on the real engine for the cluster tests: the Pulumi CLI and the real
- * Kubernetes provider, through the Automation API (deploy/engine.ts), with a file backend and the
- * passphrase secrets provider in a temp folder, so tests never touch stacks/ or the user's state.
- * Every line the engine prints is kept, for the leak checks.
+ * Stacks of this program on the real engine for the cluster tests, deployed as a user deploys it:
+ * the Pulumi CLI runs `pulumi up` in a copy of the project folder (Pulumi.yaml as it is, the
+ * program, its own empty stacks/), the Node.js language host starts index.ts from Pulumi.yaml's
+ * `main`, and the real Kubernetes provider applies it. The Automation API only drives the CLI
+ * (a workspace on that folder, no inline program). State is a file backend with the passphrase
+ * secrets provider in a temp folder, so tests never touch stacks/ or the user's state. Every line
+ * the engine prints is kept, for the leak checks.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { configLeaves, OFFLINE_ENV, PROJECT, projectSettings, ROOT } from "../../../deploy/engine";
-import program = require("../../../index");
+import { configLeaves, OFFLINE_ENV, projectCopy, ROOT } from "../../../deploy/engine";
 
 export const PASSPHRASE = "registry-access-cluster-tests";
 /** All stacks of this test process share one file backend, removed when the process ends. */
@@ -19,7 +21,10 @@ const BACKEND = path.join(STATE, "backend");
 mkdirSync(BACKEND);
 process.on("exit", () => rmSync(STATE, { recursive: true, force: true }));
 
-const ENV = { ...OFFLINE_ENV, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, PULUMI_BACKEND_URL: `file://${BACKEND}` };
+export const ENV = { ...OFFLINE_ENV, PULUMI_CONFIG_PASSPHRASE: PASSPHRASE, PULUMI_BACKEND_URL: `file://${BACKEND}` };
+
+/** The project copy every TestStack of this process lives in, one stack file each. */
+const PROJECT_DIR = projectCopy(path.join(STATE, "project"));
 
 export interface CliResult {
     code: number;
@@ -36,13 +41,8 @@ export class TestStack {
     ) {}
 
     /** A new stack NAME of this project with CONFIG (keys without the project prefix). */
-    static async create(name: string, config: Record<string, unknown>): Promise<TestStack> {
-        const workDir = path.join(STATE, name);
-        mkdirSync(workDir);
-        const stack = await LocalWorkspace.createStack(
-            { stackName: name, projectName: PROJECT, program },
-            { workDir, projectSettings: projectSettings(), secretsProvider: "passphrase", envVars: ENV },
-        );
+    static async create(name: string, config: Record<string, unknown>, { workDir = PROJECT_DIR }: { workDir?: string } = {}): Promise<TestStack> {
+        const stack = await LocalWorkspace.createStack({ stackName: name, workDir }, { secretsProvider: "passphrase", envVars: ENV });
         const s = new TestStack(stack, workDir);
         await s.setConfig(config);
         return s;
