@@ -6,6 +6,8 @@
 #                                          export KUBECONFIG=$(scripts/local-cluster.sh up | tail -1)
 #   scripts/local-cluster.sh down        stop it and remove its state
 #   scripts/local-cluster.sh kubeconfig  print the kubeconfig path
+#   scripts/local-cluster.sh isolation MODE   restart the API server and the kubelet of the running
+#                                          cluster with another image isolation (below)
 #
 # Docker, kind, k3s and minikube are not needed: Kubernetes (toolchain/kubernetes) and etcd
 # (toolchain/etcd) are built once from their Go modules and cached. One node runs pods: the
@@ -19,6 +21,11 @@
 #                           (npm run bench). `down` reads the mode from the state dir.
 #   LOCAL_CLUSTER_DIR       state dir (default /tmp/registry-access-cluster)
 #   LOCAL_CLUSTER_TIMEOUT   seconds to wait for the cluster to become ready (default 120)
+#   LOCAL_CLUSTER_ISOLATION what keeps one namespace from running another's pulled private images
+#                           (README.md, "Tenants on a shared node"): kubelet (default: the
+#                           KubeletEnsureSecretPulledImages gate), always-pull (the AlwaysPullImages
+#                           admission plugin) or none (Kubernetes' default: a cached image runs
+#                           for any pod). The running cluster's mode is in its ports file.
 #   REGISTRY_ACCESS_CACHE   where the built binaries are kept (default ~/.cache/registry-access)
 set -euo pipefail
 
@@ -49,6 +56,9 @@ if [[ -f "${STATE_DIR}/ports" ]]; then
 fi
 [[ "${NODE}" == 0 || "${NODE}" == 1 ]] || { echo "local-cluster: LOCAL_CLUSTER_NODE must be 0 or 1" >&2; exit 2; }
 readonly NODE
+ISOLATION="${LOCAL_CLUSTER_ISOLATION:-kubelet}"
+valid_isolation() { [[ "$1" == kubelet || "$1" == always-pull || "$1" == none ]]; }
+valid_isolation "${ISOLATION}" || { echo "local-cluster: LOCAL_CLUSTER_ISOLATION must be kubelet, always-pull or none" >&2; exit 2; }
 # `down` deletes only a directory carrying this file, never one it did not create.
 readonly MARKER="${STATE_DIR}/.registry-access-local-cluster"
 readonly LOCK_FILE="${CACHE_ROOT}/local-cluster.lock"
@@ -312,12 +322,20 @@ imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 resolvConf: /etc/resolv.conf
 EOF
+  # Alpha in 1.34: the kubelet records which pull secret pulled each image and makes a pod
+  # without a matching one pull again with its own credentials (images present before it
+  # recorded anything, such as the imported sandbox image, are not re-checked).
+  if [[ "${ISOLATION}" == kubelet ]]; then
+    printf '%s\n' "featureGates: {KubeletEnsureSecretPulledImages: true}" \
+      "imagePullCredentialsVerificationPolicy: NeverVerifyPreloadedImages" >>"${dir}/kubelet.yaml"
+  fi
 }
 
 start_node() {
   local kubelet_port healthz_port
   kubelet_port="$(pick_port 10250 "${API_PORT}" "${ETCD_PORT}")"
   healthz_port="$(pick_port 10248 "${API_PORT}" "${ETCD_PORT}" "${kubelet_port}")"
+  printf '%s\n' "KUBELET_PORT=${kubelet_port}" "HEALTHZ_PORT=${healthz_port}" >>"${STATE_DIR}/ports"
   write_node_config "${kubelet_port}" "${healthz_port}"
   ip link add "${BRIDGE}" type bridge 2>/dev/null || true
   ip addr replace "${NODE_IP}/24" dev "${BRIDGE}"
@@ -325,6 +343,10 @@ start_node() {
   start_component containerd containerd --config "${STATE_DIR}/node/containerd.toml"
   wait_for "containerd" containerd_ready
   run_quiet ctr_ images import "$(sandbox_image_archive)"
+  start_kubelet
+}
+
+start_kubelet() {
   start_component kubelet "${BIN_DIR}/kubelet" \
     --config="${STATE_DIR}/node/kubelet.yaml" \
     --kubeconfig="${STATE_DIR}/node.kubeconfig" \
@@ -391,32 +413,11 @@ wait_for() {
   wait_until 0.2 "${what}" "${STARTED[*]}" "$@"
 }
 
-start_cluster() {
-  local t0 peer_port
-  t0="$(now_ms)"
-  # Keys, tokens and the admin kubeconfig are for this user only.
-  umask 077
-  DEADLINE_MS=$((t0 + TIMEOUT * 1000))
-  API_PORT="$(pick_port "${DEFAULT_API_PORT}")"
-  ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"
-  peer_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
-  make_state
-  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${peer_port}" "NODE=${NODE}" >"${STATE_DIR}/ports"
-  STARTING=1
-
-  # Client and peer URLs on loopback only; one member, data in the state dir.
-  start_component etcd "${BIN_DIR}/etcd" --name=registry-access \
-    --data-dir="${STATE_DIR}/etcd" \
-    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
-    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
-    --listen-peer-urls="http://127.0.0.1:${peer_port}" \
-    --initial-advertise-peer-urls="http://127.0.0.1:${peer_port}" \
-    --initial-cluster="registry-access=http://127.0.0.1:${peer_port}" \
-    --initial-cluster-state=new
-  wait_for "etcd on 127.0.0.1:${ETCD_PORT}" etcd_listening
-
-  # --endpoint-reconciler-type=none: otherwise the apiserver keeps writing a loopback
-  # address into the `kubernetes` Endpoints, which validation rejects.
+# --endpoint-reconciler-type=none: otherwise the apiserver keeps writing a loopback address into
+# the `kubernetes` Endpoints, which validation rejects.
+start_apiserver() {
+  local admission=()
+  [[ "${ISOLATION}" != always-pull ]] || admission=(--enable-admission-plugins=AlwaysPullImages)
   start_component apiserver "${BIN_DIR}/kube-apiserver" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
@@ -436,8 +437,35 @@ start_cluster() {
     --kubelet-client-key="${STATE_DIR}/pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="${STATE_DIR}/pki/ca.crt" \
     --kubelet-preferred-address-types=InternalIP \
-    --profiling=false
+    --profiling=false "${admission[@]}"
   wait_for "kube-apiserver /readyz on 127.0.0.1:${API_PORT}" apiserver_ready
+}
+
+start_cluster() {
+  local t0 peer_port
+  t0="$(now_ms)"
+  # Keys, tokens and the admin kubeconfig are for this user only.
+  umask 077
+  DEADLINE_MS=$((t0 + TIMEOUT * 1000))
+  API_PORT="$(pick_port "${DEFAULT_API_PORT}")"
+  ETCD_PORT="$(pick_port "${DEFAULT_ETCD_PORT}" "${API_PORT}")"
+  peer_port="$(pick_port "${DEFAULT_PEER_PORT}" "${API_PORT}" "${ETCD_PORT}")"
+  make_state
+  printf '%s\n' "API_PORT=${API_PORT}" "ETCD_PORT=${ETCD_PORT}" "PEER_PORT=${peer_port}" "NODE=${NODE}" "ISOLATION=${ISOLATION}" >"${STATE_DIR}/ports"
+  STARTING=1
+
+  # Client and peer URLs on loopback only; one member, data in the state dir.
+  start_component etcd "${BIN_DIR}/etcd" --name=registry-access \
+    --data-dir="${STATE_DIR}/etcd" \
+    --listen-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --advertise-client-urls="http://127.0.0.1:${ETCD_PORT}" \
+    --listen-peer-urls="http://127.0.0.1:${peer_port}" \
+    --initial-advertise-peer-urls="http://127.0.0.1:${peer_port}" \
+    --initial-cluster="registry-access=http://127.0.0.1:${peer_port}" \
+    --initial-cluster-state=new
+  wait_for "etcd on 127.0.0.1:${ETCD_PORT}" etcd_listening
+
+  start_apiserver
 
   # Only the controllers users rely on: `serviceaccount` creates `default` in each namespace,
   # `serviceaccount-token` fills the token Secrets a user asks for, `namespace` empties and
@@ -497,7 +525,7 @@ cmd_up() {
   command -v kubectl >/dev/null 2>&1 || die "kubectl is needed to check readiness"
   lock
   if cluster_running; then
-    log "already running ($(grep '^API_PORT=' "${STATE_DIR}/ports" 2>/dev/null || true))"
+    log "already running ($(grep -E '^(API_PORT|ISOLATION)=' "${STATE_DIR}/ports" 2>/dev/null | tr '\n' ' ' || true))"
     printf '%s\n' "${KUBECONFIG_PATH}"
     return 0
   fi
@@ -509,8 +537,41 @@ cmd_up() {
   printf '%s\n' "${KUBECONFIG_PATH}"
 }
 
+# Stops NAME (TERM, then KILL after 10 s) so that it can be started again with other settings.
+stop_component() {
+  local pid i
+  pid="$(pid_of "$1")" || return 0
+  kill -TERM "${pid}" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    pid_runs "${pid}" "$(binary_of "$1")" || return 0
+    sleep 0.1
+  done
+  kill -KILL "${pid}" 2>/dev/null || true
+}
+
+cmd_isolation() {
+  local mode="${1:-}" t0
+  valid_isolation "${mode}" || die "isolation takes kubelet, always-pull or none"
+  lock
+  cluster_running || die "not running; start it with: LOCAL_CLUSTER_ISOLATION=${mode} $0 up"
+  ((NODE)) || die "a control plane without a node runs no pods"
+  t0="$(now_ms)"
+  DEADLINE_MS=$((t0 + TIMEOUT * 1000))
+  ISOLATION="${mode}"
+  API_PORT="$(sed -n 's/^API_PORT=//p' "${STATE_DIR}/ports")"
+  ETCD_PORT="$(sed -n 's/^ETCD_PORT=//p' "${STATE_DIR}/ports")"
+  sed -i "s/^ISOLATION=.*/ISOLATION=${mode}/" "${STATE_DIR}/ports"
+  # Running pods and pulled images stay: containerd is not restarted.
+  stop_component kubelet
+  stop_component apiserver
+  start_apiserver
+  write_node_config "$(sed -n 's/^KUBELET_PORT=//p' "${STATE_DIR}/ports")" "$(sed -n 's/^HEALTHZ_PORT=//p' "${STATE_DIR}/ports")"
+  start_kubelet
+  log "isolation ${mode} in $(fmt_s $(($(now_ms) - t0))) s"
+}
+
 usage() {
-  echo "usage: $0 up|down|kubeconfig" >&2
+  echo "usage: $0 up|down|kubeconfig|isolation kubelet|always-pull|none" >&2
   exit 2
 }
 
@@ -522,5 +583,6 @@ case "${1:-}" in
   up) cmd_up ;;
   down) cmd_down ;;
   kubeconfig) printf '%s\n' "${KUBECONFIG_PATH}" ;;
+  isolation) cmd_isolation "${2:-}" ;;
   *) usage ;;
 esac

@@ -9,17 +9,11 @@ import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hashSync } from "bcryptjs";
-import { eventually, getObject, kubectl, kubectlNamespace, secretBytes, serviceAccount } from "./support/cluster";
+import { getObject, kubectl, kubectlNamespace, secretBytes, serviceAccount } from "./support/cluster";
 import { randomProviderMissing, TestStack } from "./support/engine";
+import { assertPulled, assertRefused, runImageJob } from "./support/jobs";
 import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
-
-interface JobRun {
-    outcome: "succeeded" | "pull-failed";
-    log: string;
-    events: { type: string; reason: string; message: string }[];
-    seconds: number;
-}
 
 describe("on a real node: the kubelet pulls the private image with the stack's Secret", function () {
     this.timeout(600000);
@@ -50,71 +44,7 @@ describe("on a real node: the kubelet pulls the private image with the stack's S
             .filter((l) => l.includes("msg=GetImageManifest") && l.includes(`auth.user.name=${user} `) && l.includes(`/manifests/${env.REGISTRY_IMAGE.split(":")[1]}`)).length;
     }
 
-    /** Runs a Job as XNAT would and waits until it completes or its pod cannot pull. */
-    async function runJob(ns: string, serviceAccountName = "default"): Promise<JobRun> {
-        const name = `job-${randomBytes(3).toString("hex")}`;
-        const job = {
-            apiVersion: "batch/v1",
-            kind: "Job",
-            metadata: { name, namespace: ns },
-            spec: {
-                backoffLimit: 0,
-                template: {
-                    spec: {
-                        restartPolicy: "Never",
-                        serviceAccountName,
-                        // The node has no cluster DNS; the image needs none.
-                        dnsPolicy: "Default",
-                        containers: [{ name: "main", image: image(), imagePullPolicy: "Always" }],
-                    },
-                },
-            },
-        };
-        const start = Date.now();
-        await kubectl(["create", "-f", "-"], JSON.stringify(job));
-        const outcome = await eventually(
-            `job ${ns}/${name}`,
-            async () => {
-                const j = JSON.parse(await kubectl(["get", "job", name, "-n", ns, "-o", "json"])) as { status: { succeeded?: number } };
-                if (j.status.succeeded === 1) {
-                    return "succeeded" as const;
-                }
-                const pods = JSON.parse(await kubectl(["get", "pods", "-n", ns, "-l", `job-name=${name}`, "-o", "json"])) as {
-                    items: { status: { containerStatuses?: { state: { waiting?: { reason: string } } }[] } }[];
-                };
-                const waiting = pods.items[0]?.status.containerStatuses?.[0]?.state.waiting?.reason;
-                return waiting === "ImagePullBackOff" ? ("pull-failed" as const) : undefined;
-            },
-            120000,
-        );
-        const seconds = (Date.now() - start) / 1000;
-        const pod = (await kubectl(["get", "pods", "-n", ns, "-l", `job-name=${name}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
-        const events = (
-            JSON.parse(await kubectl(["get", "events", "-n", ns, "--field-selector", `involvedObject.name=${pod}`, "-o", "json"])) as {
-                items: { type: string; reason: string; message: string }[];
-            }
-        ).items.map(({ type, reason, message }) => ({ type, reason, message }));
-        const log = outcome === "succeeded" ? await kubectl(["logs", "-n", ns, pod]) : "";
-        return { outcome, log, events, seconds };
-    }
-
-    const assertPulled = (run: JobRun, what: string) => {
-        assert.equal(run.outcome, "succeeded", `${what}: ${JSON.stringify(run.events)}`);
-        assert.equal(run.log, "hello from registry-access\n");
-    };
-
-    /** The pull failed with the registry's 401, and nothing else went wrong. */
-    const assertRefused = (run: JobRun, what: string) => {
-        assert.equal(run.outcome, "pull-failed", what);
-        const warnings = run.events.filter((e) => e.type === "Warning");
-        assert.ok(
-            warnings.some((e) => e.reason === "Failed" && /401 Unauthorized/.test(e.message)),
-            `${what}: no 401 in ${JSON.stringify(warnings)}`,
-        );
-        for (const e of warnings) {
-            assert.ok(["Failed", "BackOff"].includes(e.reason) && /pull|ErrImagePull|ImagePullBackOff/i.test(e.message), `${what}: unexpected ${JSON.stringify(e)}`);
-        }
-    };
+    const runJob = (ns: string, serviceAccountName = "default") => runImageJob(ns, image(), { serviceAccountName, pullPolicy: "Always" });
 
     const stackConfig = (ns: string, cred: { username: string; password: string }, extra: Record<string, unknown> = {}) => ({
         namespace: ns,
