@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
+import { clusterKubectl, imageIsolation, isolationMessage } from "./components/imageIsolation";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
 /** The validated config, or a RunError listing every problem (Pulumi prints it without a stack trace). */
@@ -35,11 +36,34 @@ async function verifyConfiguredCredentials(config: StackConfig): Promise<void> {
     }
 }
 
+/**
+ * Whether the cluster keeps each tenant's pulled private images from the other tenants' pods
+ * (components/imageIsolation.ts): a multi-tenant stack warns by default, `require` stops before
+ * anything is declared, `off` does not ask.
+ */
+async function checkImageIsolation(config: StackConfig): Promise<void> {
+    if (config.imageIsolation === "off" || (config.imageIsolation === "warn" && config.tenants.length < 2)) {
+        return;
+    }
+    const probes = config.tenants.map((t) => ({ namespace: t.namespace, server: t.registries[0]?.server ?? "" }));
+    const k8s = new pulumi.Config("kubernetes");
+    const answers = await imageIsolation(probes, clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context") }));
+    const message = isolationMessage(answers);
+    if (message === undefined) {
+        return;
+    }
+    if (config.imageIsolation === "require") {
+        throw new pulumi.RunError(message);
+    }
+    await pulumi.log.warn(message);
+}
+
 export = async () => {
     const config = loadStackConfig();
     if (config.verifyCredentials) {
         await verifyConfiguredCredentials(config);
     }
+    await checkImageIsolation(config);
 
     const tenants = config.tenants.map(
         (tenant) =>

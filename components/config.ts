@@ -86,6 +86,8 @@ export interface StackConfig {
     verifyCredentials: boolean;
     /** Extra PEM CA certificates for verifying registries behind a private CA. */
     caBundle?: string;
+    /** What the program does when tenants' pulled images are not kept apart on shared nodes. */
+    imageIsolation: "warn" | "require" | "off";
 }
 
 /** One thing wrong with the config: where, what, and how to fix it. */
@@ -135,6 +137,7 @@ const FIX: Record<string, string> = {
     onPatchDelete: "set relinquish (remove this stack's entries on destroy) or retain (leave the ServiceAccount as is)",
     protectNamespaces: "set true to protect created namespaces from pulumi destroy",
     verifyCredentials: "set true to check every credential against its registry before deploying",
+    imageIsolation: "set warn (the default: warn a multi-tenant stack), require (stop the preview) or off",
     caBundle: "set PEM certificates: pulumi config set caBundle -- \"$(cat ca.pem)\"",
     containerService: "set the API server XNAT reaches: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",
     apiServer: "set the https:// URL XNAT reaches the API server at: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",
@@ -250,6 +253,7 @@ const stackSchema = z.strictObject({
     onPatchDelete: z.enum(["relinquish", "retain"], { error: "must be relinquish or retain" }).optional(),
     protectNamespaces: boolean().optional(),
     verifyCredentials: boolean().optional(),
+    imageIsolation: z.enum(["warn", "require", "off"], { error: "must be warn, require or off" }).optional(),
     caBundle: z
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
@@ -265,7 +269,7 @@ export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
-const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle"]);
+const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:
@@ -348,6 +352,7 @@ function toStackConfig(data: RawStack): StackConfig {
         onPatchDelete: data.onPatchDelete ?? "relinquish",
         protectNamespaces: data.protectNamespaces ?? false,
         verifyCredentials: data.verifyCredentials ?? false,
+        imageIsolation: data.imageIsolation ?? "warn",
         ...(data.caBundle !== undefined ? { caBundle: data.caBundle } : {}),
     };
 }

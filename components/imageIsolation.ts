@@ -1,0 +1,184 @@
+/**
+ * Whether the cluster keeps one tenant's pulled private images from the other tenants' pods
+ * (README.md, "Tenants on a shared node"). Without a protection, an image one namespace pulled is
+ * on the node, and a pod of any namespace with pull policy IfNotPresent runs it without
+ * credentials. Two things protect, and both are asked of the cluster with kubectl (which reads the
+ * kubeconfig as the provider does):
+ * - admission: a server-side dry run of a pod in the namespace, with an image of the tenant's
+ *   first registry and no pull policy. `Always` in the answer means the AlwaysPullImages plugin
+ *   (or a mutating policy) is on; a refusal by admission means a policy enforces it.
+ * - the kubelets: each node's configz, for the KubeletEnsureSecretPulledImages gate with a
+ *   verification policy other than NeverVerify.
+ * No pull secret is sent anywhere: a dry run schedules nothing and the pod names none.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { serverKey } from "./names";
+
+export interface IsolationProbe {
+    namespace: string;
+    /** A registry of the tenant, as configured. */
+    server: string;
+}
+
+export type IsolationAnswer =
+    | { namespace: string; isolated: true; by: string }
+    | { namespace: string; isolated: false; why: string }
+    | { namespace: string; unknown: string };
+
+export interface KubectlResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+}
+
+/** Runs kubectl with ARGS (and INPUT on stdin); never throws for kubectl's own failures. */
+export type Kubectl = (args: string[], input?: string) => Promise<KubectlResult>;
+
+/** kubectl's own error line, without its "error: " prefix or a usage dump. */
+const kubectlError = (r: KubectlResult) => (r.stderr.split("\n").find((l) => l.trim() !== "") ?? `exit ${r.code}`).replace(/^error: /, "").trim();
+
+/** The probe pod: a tagged image (the default policy is IfNotPresent), no pull policy, no secrets. */
+function probePod(namespace: string, server: string): string {
+    const registry = serverKey(server) ?? "registry.invalid";
+    return JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { generateName: "registry-access-isolation-probe-", namespace },
+        spec: {
+            automountServiceAccountToken: false,
+            containers: [{ name: "probe", image: `${registry}/registry-access-isolation-probe:dry-run` }],
+        },
+    });
+}
+
+type AdmissionAnswer = { isolated: true; by: string } | { isolated: false } | { unknown: string };
+
+async function askAdmission(kubectl: Kubectl, probe: IsolationProbe, namespaceExists: boolean): Promise<AdmissionAnswer> {
+    // A namespace this stack has yet to create: cluster-wide admission answers the same in default.
+    const where = namespaceExists ? probe.namespace : "default";
+    const r = await kubectl(["create", "--dry-run=server", "-o", "json", "-f", "-"], probePod(where, probe.server));
+    if (r.code !== 0) {
+        const error = kubectlError(r);
+        // A refusal from an admission plugin or policy names it; anything else is the cluster not answering.
+        return /denied|admission|policy/i.test(error) ? { isolated: true, by: `admission refuses the pod (${error})` } : { unknown: `the dry run failed: ${error}` };
+    }
+    const policy = (JSON.parse(r.stdout) as { spec?: { containers?: { imagePullPolicy?: string }[] } }).spec?.containers?.[0]?.imagePullPolicy;
+    return policy === "Always" ? { isolated: true, by: "admission sets imagePullPolicy: Always (AlwaysPullImages)" } : { isolated: false };
+}
+
+type KubeletAnswer = { isolated: true } | { isolated: false; nodes: string[] } | { unknown: string };
+
+interface Configz {
+    kubeletconfig?: { featureGates?: Record<string, boolean>; imagePullCredentialsVerificationPolicy?: string };
+}
+
+async function askKubelets(kubectl: Kubectl): Promise<KubeletAnswer> {
+    const list = await kubectl(["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]);
+    if (list.code !== 0) {
+        return { unknown: `listing the nodes failed: ${kubectlError(list)}` };
+    }
+    const nodes = list.stdout.split(/\s+/).filter(Boolean);
+    const open: string[] = [];
+    for (const node of nodes) {
+        const r = await kubectl(["get", "--raw", `/api/v1/nodes/${node}/proxy/configz`]);
+        if (r.code !== 0) {
+            return { unknown: `reading node ${node}'s kubelet configuration failed: ${kubectlError(r)}` };
+        }
+        const config = (JSON.parse(r.stdout) as Configz).kubeletconfig ?? {};
+        const checks = config.featureGates?.KubeletEnsureSecretPulledImages === true && (config.imagePullCredentialsVerificationPolicy ?? "NeverVerifyPreloadedImages") !== "NeverVerify";
+        if (!checks) {
+            open.push(node);
+        }
+    }
+    return open.length === 0 && nodes.length > 0 ? { isolated: true } : { isolated: false, nodes: open };
+}
+
+/** Asks the cluster, for each tenant namespace, whether its pulled images are kept from the others. */
+export async function imageIsolation(probes: IsolationProbe[], kubectl: Kubectl): Promise<IsolationAnswer[]> {
+    const existing = await kubectl(["get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"]);
+    if (existing.code !== 0) {
+        const why = `the cluster did not answer: ${kubectlError(existing)}`;
+        return probes.map((p) => ({ namespace: p.namespace, unknown: why }));
+    }
+    const namespaces = new Set(existing.stdout.split(/\s+/));
+    let kubelets: KubeletAnswer | undefined;
+    const answers: IsolationAnswer[] = [];
+    for (const probe of probes) {
+        const admission = await askAdmission(kubectl, probe, namespaces.has(probe.namespace));
+        if ("unknown" in admission) {
+            answers.push({ namespace: probe.namespace, unknown: admission.unknown });
+            continue;
+        }
+        if (admission.isolated) {
+            answers.push({ namespace: probe.namespace, isolated: true, by: admission.by });
+            continue;
+        }
+        // The same for every namespace: asked once.
+        kubelets ??= await askKubelets(kubectl);
+        if ("unknown" in kubelets) {
+            answers.push({ namespace: probe.namespace, unknown: `no AlwaysPullImages, and ${kubelets.unknown}` });
+        } else if (kubelets.isolated) {
+            answers.push({ namespace: probe.namespace, isolated: true, by: "every kubelet re-checks credentials (KubeletEnsureSecretPulledImages)" });
+        } else {
+            answers.push({
+                namespace: probe.namespace,
+                isolated: false,
+                why: `no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on ${kubelets.nodes.length ? `node ${kubelets.nodes.join(", ")}` : "any node (the cluster has none)"}`,
+            });
+        }
+    }
+    return answers;
+}
+
+export const ISOLATION_FIX =
+    "enable the AlwaysPullImages admission plugin or the kubelet's KubeletEnsureSecretPulledImages gate (README.md, \"Tenants on a shared node\"), or set registry-access:imageIsolation off";
+
+/** The warning or error for the namespaces that are not (or not known to be) isolated; undefined when all are. */
+export function isolationMessage(answers: IsolationAnswer[]): string | undefined {
+    const open = answers.filter((a) => !("isolated" in a && a.isolated));
+    if (open.length === 0) {
+        return undefined;
+    }
+    const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${(a as { unknown: string }).unknown})`}`);
+    return `image isolation: ${open.length === 1 ? "1 namespace is" : `${open.length} namespaces are`} not known to keep tenants' pulled images apart on shared nodes:\n${lines.join("\n")}\n(fix: ${ISOLATION_FIX})`;
+}
+
+/**
+ * kubectl against the cluster the provider deploys to: the `kubernetes:kubeconfig` (a path or
+ * the file's text) and `kubernetes:context` settings when the stack has them, else kubectl's own
+ * KUBECONFIG, as the provider reads it.
+ */
+export function clusterKubectl(settings: { kubeconfig?: string; context?: string }): Kubectl {
+    return async (args, input) => {
+        let dir: string | undefined;
+        const global = ["--request-timeout=10s"];
+        if (settings.kubeconfig) {
+            let file = settings.kubeconfig;
+            if (/\n/.test(file)) {
+                dir = mkdtempSync(path.join(tmpdir(), "registry-access-kubeconfig-"));
+                file = path.join(dir, "kubeconfig");
+                writeFileSync(file, settings.kubeconfig, { mode: 0o600 });
+            }
+            global.push(`--kubeconfig=${file}`);
+        }
+        if (settings.context) {
+            global.push(`--context=${settings.context}`);
+        }
+        try {
+            return await new Promise<KubectlResult>((resolve) => {
+                const child = execFile("kubectl", [...global, ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+                    const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 127) : 0;
+                    resolve({ code, stdout, stderr: (err as NodeJS.ErrnoException | null)?.code === "ENOENT" ? "kubectl is not on PATH" : stderr });
+                });
+                child.stdin?.end(input ?? "");
+            });
+        } finally {
+            if (dir) {
+                rmSync(dir, { recursive: true, force: true });
+            }
+        }
+    };
+}
