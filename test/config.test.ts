@@ -30,6 +30,7 @@ describe("validateStackConfig", () => {
             onPatchDelete: "relinquish",
             protectNamespaces: false,
             verifyCredentials: false,
+            imageIsolation: "warn",
         });
     });
 

@@ -19,10 +19,11 @@ export interface RunResult extends Declared {
  */
 export async function runProgram(
     config: Record<string, unknown>,
-    opts: { secretKeys?: string[]; stack?: string } = {},
+    opts: { secretKeys?: string[]; stack?: string; env?: Record<string, string> } = {},
 ): Promise<RunResult> {
     const wire: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config)) {
+    // The cluster is asked only by the tests of imageIsolation: the others declare without one.
+    for (const [k, v] of Object.entries({ imageIsolation: "off", ...config })) {
         wire[k.includes(":") ? k : `registry-access:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
     }
     const secretKeys = (opts.secretKeys ?? ("registries" in config ? ["registries"] : [])).map(
@@ -34,6 +35,7 @@ export async function runProgram(
         const { stdout, stderr } = await promisify(execFile)(process.execPath, [path.join(__dirname, "mockedProgram.js")], {
             env: {
                 ...process.env,
+                ...opts.env,
                 MOCKED_PROGRAM_SCENARIO: JSON.stringify({ config: wire, secretKeys, stack: opts.stack ?? "dev" }),
                 MOCKED_PROGRAM_OUT: out,
             },

@@ -1,0 +1,163 @@
+/**
+ * How the program reads the cluster's answers about image isolation (components/imageIsolation.ts),
+ * given kubectl's answers as a real cluster gives them (test/cluster/isolation.test.ts asks a
+ * real one), and what the program does with each imageIsolation setting.
+ */
+import * as assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { imageIsolation, isolationMessage, type Kubectl, type KubectlResult } from "../components/imageIsolation";
+import { closedPort } from "./support/ports";
+import { runProgram } from "./support/runProgram";
+
+const ok = (stdout: string): KubectlResult => ({ code: 0, stdout, stderr: "" });
+const fail = (stderr: string): KubectlResult => ({ code: 1, stdout: "", stderr });
+const configz = (gate: boolean, policy?: string) => ok(JSON.stringify({ kubeletconfig: { featureGates: gate ? { KubeletEnsureSecretPulledImages: true } : {}, ...(policy ? { imagePullCredentialsVerificationPolicy: policy } : {}) } }));
+
+/** A cluster as kubectl sees it: its namespaces, what admission does to the probe pod, each node's kubelet. */
+function cluster(opts: { namespaces?: string[]; pullPolicy?: string; refuse?: string; nodes?: Record<string, KubectlResult>; down?: string }) {
+    const calls: { args: string[]; input?: string }[] = [];
+    const kubectl: Kubectl = async (args, input) => {
+        calls.push({ args, input });
+        if (opts.down) {
+            return fail(opts.down);
+        }
+        if (args[0] === "get" && args[1] === "namespaces") {
+            return ok((opts.namespaces ?? []).join(" "));
+        }
+        if (args[0] === "create") {
+            const pod = JSON.parse(input!) as { spec: { containers: { imagePullPolicy?: string }[] } };
+            if (opts.refuse) {
+                return fail(opts.refuse);
+            }
+            pod.spec.containers[0].imagePullPolicy = opts.pullPolicy ?? "IfNotPresent";
+            return ok(JSON.stringify(pod));
+        }
+        if (args[0] === "get" && args[1] === "nodes") {
+            return ok(Object.keys(opts.nodes ?? {}).join(" "));
+        }
+        const node = /\/nodes\/([^/]+)\/proxy\/configz$/.exec(args[2] ?? "")?.[1];
+        if (node && opts.nodes?.[node]) {
+            return opts.nodes[node];
+        }
+        throw new Error(`unexpected kubectl ${args.join(" ")}`);
+    };
+    return { kubectl, calls };
+}
+
+const probes = [
+    { namespace: "team-a", server: "registry.example.org:5000" },
+    { namespace: "team-b", server: "ghcr.io/team-b" },
+];
+
+describe("image isolation: what the cluster's answers mean", () => {
+    it("AlwaysPullImages (the pod comes back with Always) isolates every namespace; the kubelets are not asked", async () => {
+        const c = cluster({ namespaces: ["team-a", "team-b"], pullPolicy: "Always" });
+        const answers = await imageIsolation(probes, c.kubectl);
+        assert.deepEqual(answers.map((a) => "isolated" in a && a.isolated), [true, true]);
+        assert.equal(isolationMessage(answers), undefined);
+        assert.ok(!c.calls.some((x) => x.args.includes("nodes")));
+    });
+
+    it("the probe is a dry run with a tagged image of the tenant's registry, no pull policy, no pull secret and no token", async () => {
+        const c = cluster({ namespaces: ["team-a"], pullPolicy: "Always" });
+        await imageIsolation(probes, c.kubectl);
+        const creates = c.calls.filter((x) => x.args[0] === "create");
+        assert.ok(creates.every((x) => x.args.includes("--dry-run=server")));
+        const pods = creates.map((x) => JSON.parse(x.input!) as { metadata: { namespace: string }; spec: Record<string, unknown> & { containers: Record<string, unknown>[] } });
+        assert.deepEqual(
+            pods.map((p) => [p.metadata.namespace, p.spec.containers[0].image]),
+            [
+                ["team-a", "registry.example.org:5000/registry-access-isolation-probe:dry-run"],
+                // team-b does not exist yet (the stack creates it): cluster-wide admission is asked in default.
+                ["default", "ghcr.io/team-b/registry-access-isolation-probe:dry-run"],
+            ],
+        );
+        for (const p of pods) {
+            assert.equal(p.spec.containers[0].imagePullPolicy, undefined);
+            assert.equal(p.spec.imagePullSecrets, undefined);
+            assert.equal(p.spec.automountServiceAccountToken, false);
+        }
+    });
+
+    it("a refusal by an admission policy isolates; a failure of another kind is 'cannot tell', quoted", async () => {
+        const refused = await imageIsolation(probes.slice(0, 1), cluster({ namespaces: ["team-a"], refuse: 'Error from server (Forbidden): admission webhook "pull-policy" denied the request: imagePullPolicy must be Always' }).kubectl);
+        assert.ok("by" in refused[0] && /denied the request/.test(refused[0].by));
+        const broken = await imageIsolation(probes.slice(0, 1), cluster({ namespaces: ["team-a"], refuse: "error: unable to recognize STDIN: no matches for kind Pod" }).kubectl);
+        assert.deepEqual(broken, [{ namespace: "team-a", unknown: "the dry run failed: unable to recognize STDIN: no matches for kind Pod" }]);
+    });
+
+    it("IfNotPresent with every kubelet re-checking credentials isolates; one node without the gate does not, and is named", async () => {
+        const all = await imageIsolation(probes, cluster({ namespaces: ["team-a", "team-b"], nodes: { n1: configz(true), n2: configz(true, "AlwaysVerify") } }).kubectl);
+        assert.ok(all.every((a) => "isolated" in a && a.isolated));
+        const some = await imageIsolation(probes, cluster({ namespaces: ["team-a", "team-b"], nodes: { n1: configz(true), n2: configz(false), n3: configz(true, "NeverVerify") } }).kubectl);
+        assert.deepEqual(
+            some.map((a) => ("why" in a ? a.why : a)),
+            ["no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on node n2, n3", "no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on node n2, n3"],
+        );
+        const message = isolationMessage(some)!;
+        assert.match(message, /^image isolation: 2 namespaces are not known to keep tenants' pulled images apart on shared nodes:\n {2}- team-a: a pod without credentials runs/);
+        assert.match(message, /\(fix: enable the AlwaysPullImages admission plugin or the kubelet's KubeletEnsureSecretPulledImages gate/);
+        assert.match(message, /set registry-access:imageIsolation off\)$/);
+    });
+
+    it("a cluster that does not answer, or kubelets it may not read, give 'cannot tell' with kubectl's reason", async () => {
+        const down = await imageIsolation(probes, cluster({ down: "The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?" }).kubectl);
+        assert.deepEqual(down.map((a) => ("unknown" in a ? a.unknown : "")), Array(2).fill("the cluster did not answer: The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?"));
+        const forbidden = await imageIsolation(probes.slice(0, 1), cluster({ namespaces: ["team-a"], nodes: { n1: fail('Error from server (Forbidden): nodes "n1" is forbidden: User "ci" cannot get resource "nodes/proxy"') } }).kubectl);
+        assert.match(isolationMessage(forbidden)!, /team-a: cannot tell \(no AlwaysPullImages, and reading node n1's kubelet configuration failed: Error from server \(Forbidden\)/);
+    });
+});
+
+describe("image isolation in the program (mocks; kubectl against a cluster that does not answer)", function () {
+    this.timeout(60000);
+    let env: Record<string, string>;
+
+    before(async () => {
+        // A kubeconfig whose server is a closed port on this machine: kubectl's connection is refused.
+        const dir = mkdtempSync(path.join(tmpdir(), "registry-access-isolation-"));
+        const kubeconfig = path.join(dir, "kubeconfig");
+        const server = `https://127.0.0.1:${await closedPort()}`;
+        writeFileSync(
+            kubeconfig,
+            `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "${server}"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n`,
+        );
+        env = { KUBECONFIG: kubeconfig };
+    });
+
+    const tenants = [
+        { namespace: "team-a", registries: [{ server: "registry.example.org", username: "a", password: "pw-a" }] },
+        { namespace: "team-b", registries: [{ server: "registry.example.org", username: "b", password: "pw-b" }] },
+    ];
+
+    it("require: stops before anything is declared, listing every namespace with the reason and the fix", async () => {
+        const r = await runProgram({ tenants, imageIsolation: "require" }, { secretKeys: ["tenants"], env });
+        assert.deepEqual(r.resources, []);
+        assert.equal(r.error?.name, "RunError");
+        assert.match(r.error!.message, /^image isolation: 2 namespaces are not known to keep tenants' pulled images apart on shared nodes:\n {2}- team-a: cannot tell \(the cluster did not answer: .*refused/);
+        assert.match(r.error!.message, /\n {2}- team-b: cannot tell/);
+        assert.ok(!/pw-a|pw-b/.test(r.error!.message + r.log));
+    });
+
+    it("warn (the default): a multi-tenant stack is warned and deployed; a one-namespace stack is not asked", async () => {
+        const multi = await runProgram({ tenants, imageIsolation: "warn" }, { secretKeys: ["tenants"], env });
+        assert.equal(multi.error, undefined, multi.error?.message);
+        assert.ok(multi.resources.length > 0);
+        assert.match(multi.log, /image isolation: 2 namespaces are not known/);
+        const single = await runProgram({ namespace: "solo", registries: [tenants[0].registries[0]], imageIsolation: "warn" }, { env });
+        assert.equal(single.error, undefined);
+        assert.doesNotMatch(single.log, /image isolation/);
+    });
+
+    it("off: says nothing", async () => {
+        const r = await runProgram({ tenants, imageIsolation: "off" }, { secretKeys: ["tenants"], env });
+        assert.equal(r.error, undefined);
+        assert.doesNotMatch(r.log, /image isolation/);
+    });
+
+    it("a value other than warn, require or off is a config problem naming the key and the fix", async () => {
+        const r = await runProgram({ tenants, imageIsolation: "always" }, { secretKeys: ["tenants"], env });
+        assert.match(r.error!.message, /registry-access:imageIsolation: must be warn, require or off \(fix: set warn/);
+    });
+});
