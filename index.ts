@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
 import { clusterKubectl, imageIsolation, isolationMessage } from "./components/imageIsolation";
+import { reported } from "./components/programErrors";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
 /** The validated config, or a RunError listing every problem (Pulumi prints it without a stack trace). */
@@ -58,7 +59,7 @@ async function checkImageIsolation(config: StackConfig): Promise<void> {
     await pulumi.log.warn(message);
 }
 
-export = async () => {
+export = reported(async () => {
     const config = loadStackConfig();
     if (config.verifyCredentials) {
         await verifyConfiguredCredentials(config);
@@ -122,7 +123,7 @@ export = async () => {
         outputs.containerServiceKubeconfig = pulumi.secret(kubeconfigList[0]);
     }
     return outputs;
-};
+});
 
 /**
  * One htpasswd file per registry (keyed by host[:port][/path], however the server was written),

@@ -8,8 +8,7 @@
 #
 # Binaries are cached in $REGISTRY_ACCESS_CACHE/pulumi (default ~/.cache/registry-access), keyed by
 # release and by a hash of the wrapper module: a second run builds nothing, a version bump rebuilds
-# only what changed. A binary whose Go module the proxy does not serve is reported with the go
-# command's own error and not built; nothing stands in for it.
+# only what changed.
 #
 # Environment:
 #   GO             the go command (default: the newest of /usr/local/go/bin/go and `go` on PATH;
@@ -25,11 +24,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly CACHE="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/pulumi"
 readonly BIN="${CACHE}/bin"
-# The module this program would need but the proxy does not serve (see README, "What
-# scripts/setup.sh installs").
-# pulumi-random 4.21.2 (the @pulumi/random in package-lock.json) is commit 48ee6c4732b1 of
-# 2026-09-17T10:24:37Z (the proxy's answer for github.com/pulumi/pulumi-random@v4.21.2+incompatible).
-readonly RANDOM_MODULE=github.com/pulumi/pulumi-random/provider/v4@v4.0.0-20260917102437-48ee6c4732b1
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 
@@ -38,9 +32,15 @@ npm_version() {
   node -p "require('${ROOT}/package-lock.json').packages['node_modules/$1'].version"
 }
 
-# Short hash of the wrapper's files: a changed wrapper rebuilds even at the same release.
+# Short hash of the wrapper's files: a changed wrapper rebuilds even at the same release. Files
+# in subdirectories (toolchain/pulumi-random has them) count with their names; a flat wrapper's
+# hash is what it always was, so its cached binary stays valid.
 wrapper_hash() {
-  (cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null) | sha256sum | cut -c1-12
+  (
+    cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null
+    find . -mindepth 2 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+      LC_ALL=C sort -z | xargs -0 -r sha256sum
+  ) | sha256sum | cut -c1-12
 }
 
 # build NAME VERSION WRAPPER_DIR PACKAGE LDFLAGS [PREPARE]: builds NAME into the cache unless
@@ -58,6 +58,7 @@ build() {
   mkdir -p "${dir}.tmp/src"
   cp "${wrapper}"/go.mod "${wrapper}"/go.sum "${dir}.tmp/src/"
   cp "${wrapper}"/*.go "${dir}.tmp/src/" 2>/dev/null || true
+  find "${wrapper}" -mindepth 1 -maxdepth 1 -type d -exec cp -r {} "${dir}.tmp/src/" \;
   [[ -z "${prepare}" ]] || (cd "${dir}.tmp/src" && "${prepare}" "${version}")
   (cd "${dir}.tmp/src" && CGO_ENABLED=0 "${GO_CMD}" build -trimpath -tags osusergo,grpcnotrace \
     -ldflags "-s -w ${ldflags}" -o "${dir}.tmp/${name}" "${package}") >&2 ||
@@ -84,6 +85,20 @@ kubernetes_generate() {
   ' "${dir}" "${version}"
 }
 
+# The random provider is the Terraform provider's code through Pulumi's bridge, as upstream's
+# pulumi-random is (whose own module the proxy does not serve): its schema and bridge metadata are
+# written by the wrapper's tfgen, built with the provider's flags so that the two share the build
+# cache. tfgen runs `go mod download` for the Terraform docs, in ./provider and with the go on PATH;
+# --skip-examples: converting the docs' HCL examples would need a pulumi CLI and converter plugin,
+# and changes only descriptions.
+random_generate() {
+  local version="$1"
+  CGO_ENABLED=0 "${GO_CMD}" build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X registry-access/toolchain/pulumi-random/provider.Version=${version}" \
+    -o pulumi-tfgen-random ./cmd/pulumi-tfgen-random
+  PATH="$(dirname "${GO_CMD}"):${PATH}" ./pulumi-tfgen-random schema --skip-examples --out cmd/pulumi-resource-random >&2
+}
+
 # Registers a provider binary under its version unless that exact binary is already registered.
 register_plugin() {
   local name="$1" version="$2" binary="$3" installed
@@ -95,19 +110,10 @@ register_plugin() {
   log "registered pulumi-resource-${name} ${version} with the CLI"
 }
 
-# Says, with the go command's own error, why MODULE cannot be built here.
-report_unserved() {
-  local what="$1" module="$2" err
-  # The go command fails here by design: its error is the report.
-  err="$({ "${GO_CMD}" mod download -json "${module}" 2>&1 || true; } | sed -n 's/^\t"Error": "\(.*\)",\{0,1\}$/\1/p' | sed 's/\\n\\t/: /g')"
-  [[ -n "${err}" ]] || err="$({ "${GO_CMD}" list -m -versions "${module}" 2>&1 || true; } | sed 's/^[[:space:]]*//' | paste -sd ' ')"
-  log "not built: ${what}: ${err}"
-}
-
 main() {
   GO_CMD="$(find_go)"
   readonly GO_CMD
-  local cli_version k8s_version k8s_npm cli kubernetes host_version host
+  local cli_version k8s_version k8s_npm cli kubernetes host_version host random_version random_npm random
   command -v node >/dev/null || die "needs node (source scripts/setup.sh first)"
 
   cli_version="$(required_version "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3)"
@@ -137,7 +143,15 @@ main() {
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${host_version}")"
   cmp -s "${host}" "$(dirname "${cli}")/pulumi-language-nodejs" || install -m 0755 "${host}" "$(dirname "${cli}")/pulumi-language-nodejs"
 
-  report_unserved "pulumi-resource-random $(npm_version @pulumi/random) (generatePassword needs it)" "${RANDOM_MODULE}"
+  # As for Kubernetes: the release whose resources the wrapper maps must be the npm SDK's.
+  random_version="$(sed -n 's|^// release: ||p' "${ROOT}/toolchain/pulumi-random/go.mod")"
+  random_npm="$(npm_version @pulumi/random)"
+  [[ "${random_version}" == "${random_npm}" ]] ||
+    die "toolchain/pulumi-random builds provider ${random_version} but package-lock.json has @pulumi/random ${random_npm}; change one to match the other"
+  random="$(build pulumi-resource-random "${random_version}" "${ROOT}/toolchain/pulumi-random" \
+    ./cmd/pulumi-resource-random \
+    "-X registry-access/toolchain/pulumi-random/provider.Version=${random_version}" random_generate)"
+  register_plugin random "${random_version}" "${random}"
   echo "${BIN}"
 }
 

@@ -158,7 +158,7 @@ describe("what users type, through the pulumi CLI", function () {
 
         // The Secret is now the stack's, unchanged; only the ServiceAccount list gains it.
         const preview = await stack.preview({ diff: true });
-        assert.deepEqual(preview.changeSummary, { same: 4, update: 1 }, preview.stdout);
+        assert.deepEqual(preview.changeSummary, { same: 5, update: 1 }, preview.stdout);
         assert.match(preview.stdout, /~ kubernetes:core\/v1:ServiceAccountPatch/);
         await stack.up();
         await stack.preview({ expectNoChanges: true });
@@ -174,23 +174,32 @@ describe("what users type, through the pulumi CLI", function () {
             const r = await sh(`pulumi preview --stack ${ns} --non-interactive`, dir, env);
             const state = JSON.parse(await stack.exportText()) as { deployment: { resources?: unknown[] } };
             assert.deepEqual(state.deployment.resources ?? [], [], "the failed preview wrote resources");
-            return { ns, ...r };
+            return { ns, index: path.join(dir, "index.ts"), ...r };
         };
 
-        it("a program that throws", async () => {
-            const r = await broken("throws", 'export = async () => {\n    throw new Error("the registry list could not be read");\n};\n');
+        it("a program that throws: its message and the project's own frame, no SDK or Node frames", async () => {
+            // An entry point like index.ts's (components/programErrors.ts) around code that throws.
+            const index = 'import { reported } from "./components/programErrors";\nexport = reported(async () => {\n    throw new Error("the registry list could not be read");\n});\n';
+            const r = await broken("throws", index);
             assert.notEqual(r.code, 0, r.output);
-            assert.equal(r.output.match(/the registry list could not be read/g)?.length, 1, r.output);
-            assert.doesNotMatch(r.output, /node_modules[/\\]@pulumi/, "an SDK stack trace");
+            const diagnostics = r.output.slice(r.output.indexOf("Diagnostics:"));
+            assert.equal(diagnostics.match(/the registry list could not be read/g)?.length, 1, r.output);
+            assert.match(diagnostics, /at .*\/index\.ts:3:11/);
+            assert.doesNotMatch(r.output, /node_modules|node:internal/, "an SDK or Node stack trace");
             assert.equal(await getObject("namespace", undefined, r.ns), undefined);
         });
 
-        it("a program with a type error, type-checked as the README says", async () => {
-            const r = await broken("type-error", 'const replicas: number = "three";\nexport = { replicas };\n', { PULUMI_NODEJS_TRANSPILE_ONLY: "false" });
+        it("a program with a type error: npm test's type-check names it; pulumi preview type-checked (PULUMI_NODEJS_TRANSPILE_ONLY=false) stops on it", async () => {
+            const index = 'const replicas: number = "three";\nexport = { replicas };\n';
+            const r = await broken("type-error", index, { PULUMI_NODEJS_TRANSPILE_ONLY: "false" });
             assert.notEqual(r.code, 0, r.output);
-            assert.equal(r.output.match(/TS2322/g)?.length, 1, r.output);
-            assert.match(r.output, /index\.ts\(1,7\)/);
-            assert.doesNotMatch(r.output, /node_modules[/\\]@pulumi/, "an SDK stack trace");
+            assert.equal(r.output.match(/index\.ts\(1,7\): error TS2322: Type 'string' is not assignable to type 'number'/g)?.length, 1, r.output);
+            assert.doesNotMatch(r.output, /node_modules|node:internal/, "an SDK or Node stack trace");
+            // The type-check npm test runs (tsc -p tsconfig.json) on the same file.
+            const dir = path.dirname(r.index);
+            const tsc = await sh(`${path.join(ROOT, "node_modules", ".bin", "tsc")} --noEmit --strict index.ts`, dir);
+            assert.notEqual(tsc.code, 0);
+            assert.match(tsc.output, /index\.ts\(1,7\): error TS2322/);
         });
     });
 });
