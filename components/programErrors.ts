@@ -19,11 +19,16 @@ export function reported<T>(main: () => Promise<T>): () => Promise<T> {
         try {
             return await main();
         } catch (err) {
-            if (err instanceof pulumi.RunError || !(err instanceof Error)) {
+            if (!(err instanceof Error)) {
                 throw err;
             }
-            const name = err.name === "Error" ? "" : `${err.name}: `;
-            throw new pulumi.RunError([`${name}${err.message}`, ...ownFrames(err.stack)].join("\n"));
+            const name = err.name === "Error" || err instanceof pulumi.RunError ? "" : `${err.name}: `;
+            const run = err instanceof pulumi.RunError ? err : new pulumi.RunError([`${name}${err.message}`, ...ownFrames(err.stack)].join("\n"));
+            // Pulumi's runner prints a RunError's message only, but also formats the error whole
+            // with util.inspect for its trace span: with a stack, that maps every frame through
+            // ts-node's source maps, which took half a minute for a config error.
+            run.stack = run.message;
+            throw run;
         }
     };
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { leakForms } from "../support/secrets";
 import { eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
-import { backendFiles, randomProviderMissing, TestStack } from "./support/engine";
+import { backendFiles, TestStack } from "./support/engine";
 import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv } from "./support/registryEnv";
 
@@ -298,12 +298,7 @@ describe("what only the real engine shows", function () {
         assert.deepEqual(state.deployment.pending_operations ?? [], []);
     });
 
-    it("10. generated credentials: the random provider makes the password and its bcrypt hash", async function () {
-        const missing = await randomProviderMissing();
-        if (missing) {
-            this.test!.title += ` (not run: ${missing})`;
-            this.skip();
-        }
+    it("10. generated credentials: the random provider makes the password and its bcrypt hash", async () => {
         const ns = namespace("generated");
         const stack = await TestStack.create(ns, { namespace: ns, registries: [{ server: "registry.example.org", generatePassword: true }] });
         const result = await stack.up();
@@ -312,6 +307,43 @@ describe("what only the real engine shows", function () {
         const credential = (generated.value as Record<string, Record<string, { password: string; htpasswd: string }>>)[ns]["regcred-registry-example-org"];
         assert.match(credential.password, /^[A-Za-z0-9]{32}$/);
         assert.match(credential.htpasswd, new RegExp(`^${ns}:\\$2[aby]\\$`));
+    });
+
+    it("10b. credentialRotation regenerates one tenant's password in place, the other's stays; no generated password or hash in state, backend or output", async () => {
+        const [a, b] = [namespace("gen-rot-a"), namespace("gen-rot-b")];
+        const secret = "regcred-tenants-example-org";
+        const config = (rotation: string) => ({
+            sharedRegistries: [{ server: "tenants.example.org", generatePassword: true }],
+            tenants: [{ namespace: a, credentialRotation: rotation }, { namespace: b }],
+        });
+        type Generated = Record<string, Record<string, { password: string; htpasswd: string }>>;
+        const stack = await TestStack.create(a, config("2026-11"));
+        const first = (await stack.up()).outputs.generatedCredentials.value as Generated;
+        const [uidA, bytesB] = [(await getObject("secret", a, secret))?.metadata.uid, await secretBytes(b, secret)];
+        const watch = watchSecrets(a);
+        let second: Generated;
+        try {
+            await stack.setConfig(config("2026-12"));
+            second = (await stack.up()).outputs.generatedCredentials.value as Generated;
+        } finally {
+            watch.stop();
+        }
+        assert.notEqual(second[a][secret].password, first[a][secret].password, "tenant a's password was not regenerated");
+        assert.equal(second[b][secret].password, first[b][secret].password, "tenant b's password changed");
+        assert.equal((await getObject("secret", a, secret))?.metadata.uid, uidA, "tenant a's Secret was replaced");
+        assert.ok(!watch.events().some((e) => e.startsWith("DELETED")), `tenant a's Secret was deleted: ${watch.events().join("; ")}`);
+        assert.deepEqual(await secretBytes(b, secret), bytesB, "tenant b's Secret changed");
+        assert.match((await secretBytes(a, secret)).toString(), new RegExp(`"password":"${second[a][secret].password}"`));
+
+        const exported = await stack.exportText();
+        const texts = [exported, ...backendFiles().map((f) => f.text), stack.log.join("")];
+        for (const c of [first[a][secret], first[b][secret], second[a][secret]]) {
+            const hash = c.htpasswd.slice(c.htpasswd.indexOf(":") + 1);
+            const forms = [...leakForms({ server: "tenants.example.org", username: c.htpasswd.split(":")[0], password: c.password }), hash, hash.slice(7)];
+            for (const text of texts) {
+                assert.ok(!forms.some((f) => text.includes(f)), "a generated password or its hash is in plaintext");
+            }
+        }
     });
 });
 

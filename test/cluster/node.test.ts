@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hashSync } from "bcryptjs";
 import { getObject, kubectl, kubectlNamespace, secretBytes, serviceAccount } from "./support/cluster";
-import { randomProviderMissing, TestStack } from "./support/engine";
+import { TestStack } from "./support/engine";
 import { assertPulled, assertRefused, runImageJob } from "./support/jobs";
 import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
@@ -128,12 +128,7 @@ describe("on a real node: the kubelet pulls the private image with the stack's S
         assertPulled(await runJob(a), "tenant a, after b lost its entry");
     });
 
-    it("4b. tenants' generated credentials pull once loaded into the registry", async function () {
-        const missing = await randomProviderMissing();
-        if (missing) {
-            this.test!.title += ` (not run: ${missing})`;
-            this.skip();
-        }
+    it("4b. tenants' generated credentials pull once loaded into the registry", async () => {
         const [a, b] = [namespace("gen-a"), namespace("gen-b")];
         const stack = await TestStack.create(a, {
             sharedRegistries: [{ server: env.REGISTRY_BASIC_HOST, generatePassword: true }],

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } f
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { configLeaves, OFFLINE_ENV, projectCopy, ROOT } from "../../../deploy/engine";
+import { configLeaves, OFFLINE_ENV, projectCopy } from "../../../deploy/engine";
 
 export const PASSPHRASE = "registry-access-cluster-tests";
 /** All stacks of this test process share one file backend, removed when the process ends. */
@@ -137,20 +137,4 @@ export function backendFiles(): { file: string; text: string }[] {
     };
     walk(BACKEND);
     return files;
-}
-
-/**
- * Why the random provider cannot run here, or undefined when it is registered with the CLI.
- * `generatePassword` needs it; scripts/pulumi-toolchain.sh says why it may be missing.
- */
-export async function randomProviderMissing(): Promise<string | undefined> {
-    const version = (JSON.parse(readFileSync(path.join(ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { version: string }> }).packages[
-        "node_modules/@pulumi/random"
-    ].version;
-    const plugins = await new Promise<{ name: string; kind: string; version: string }[]>((resolve, reject) =>
-        execFile("pulumi", ["plugin", "ls", "--json"], { env: { ...process.env, ...ENV } }, (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout || "[]")))),
-    );
-    return plugins.some((p) => p.kind === "resource" && p.name === "random" && p.version === version)
-        ? undefined
-        : `pulumi-resource-random ${version} is not installed: its Go module is not served here (scripts/pulumi-toolchain.sh)`;
 }
