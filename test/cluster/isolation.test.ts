@@ -125,4 +125,31 @@ describe("tenants on a shared node: one tenant's pulled private image and the ot
             `tenant a pulled again: ${JSON.stringify(run.events)}`,
         );
     });
+
+    it("4. the program tells at preview (imageIsolation): require stops the unprotected cluster's preview naming the namespaces, passes either protection; warn warns", async () => {
+        const [c, d] = [namespace("detect-c"), namespace("detect-d")];
+        const config = (imageIsolation: string) => ({
+            imageIsolation,
+            tenants: [c, d].map((ns) => ({ namespace: ns, registries: [{ server: env.REGISTRY_BASIC_HOST, username: env.REGISTRY_USER, password: env.REGISTRY_PASSWORD }] })),
+        });
+        const stack = await TestStack.create(c, config("require"));
+        const outcome = async (mode: Isolation) => {
+            setIsolation(mode);
+            return stack.preview().then(
+                () => "passed",
+                (e: Error) => e.message,
+            );
+        };
+        const open = await outcome("none");
+        assert.match(open, new RegExp(`image isolation: 2 namespaces are not known to keep tenants' pulled images apart on shared nodes:\\n {2}- ${c}: a pod without credentials runs the images other tenants pulled \\(no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on node registry-access-node\\)`));
+        assert.ok(!open.includes(env.REGISTRY_PASSWORD), "the message holds the password");
+        assert.equal(await outcome("always-pull"), "passed");
+        assert.equal(await outcome("kubelet"), "passed");
+
+        await stack.setConfig(config("warn"));
+        setIsolation("none");
+        await stack.preview();
+        assert.match(stack.log.join(""), /warning: image isolation: 2 namespaces are not known/);
+        assert.equal((await stack.preview()).changeSummary.create, 9);
+    });
 });
