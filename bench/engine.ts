@@ -30,7 +30,6 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
 import { OFFLINE_ENV, projectCopy } from "../deploy/engine";
-import type { ChildMarks, ChildSpec } from "./engineChild";
 import { loadAverage, machine } from "./machine";
 import { processCpuMs, runTree, SAMPLE_MS, type TreeRun } from "./procTree";
 import { benchTenants, declaredPerTenant, PROJECT, STACK, type BenchTenant } from "./scenario";
@@ -53,8 +52,6 @@ interface Variant {
     parallel?: number;
     /** Pulumi.yaml's `main` in the project copy (the compiled program, say), and what it needs linked. */
     main?: { file: string; link: string[] };
-    /** The Automation API's inline program in this process's compiled JS, not the CLI's language host. */
-    inProcess?: boolean;
     /** Parent of the state folder (the file backend); os.tmpdir() otherwise. */
     stateRoot?: string;
 }
@@ -68,7 +65,6 @@ const LEVERS: Variant[] = [
     { name: "ts-node type-checked", what: "ts-node type-checking the program at every run (PULUMI_NODEJS_TRANSPILE_ONLY=false)", env: { PULUMI_NODEJS_TRANSPILE_ONLY: "false" } },
     { name: "ts-node transpile-only", what: "ts-node without type-checking (PULUMI_NODEJS_TRANSPILE_ONLY=true)", env: { PULUMI_NODEJS_TRANSPILE_ONLY: "true" } },
     { name: "compiled main", what: "Pulumi.yaml's main: build/index.js, the output of npm run build", main: { file: "build/index.js", link: ["build"] } },
-    { name: "in-process", what: "the Automation API's inline program in a compiled Node process (how the project deployed before the language host)", inProcess: true },
     { name: "skip checkpoints", what: "PULUMI_SKIP_CHECKPOINTS=true: state written once at the end", env: { PULUMI_SKIP_CHECKPOINTS: "true" } },
     { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
     { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
@@ -375,13 +371,13 @@ class Bench {
                 destroy: { delete: resources },
             };
             for (const op of OPS) {
-                const { command, args } = s.variant.inProcess ? inProcessCommand(way, op, project, s.variant.parallel) : cliCommand(op, s.variant.parallel);
+                const { command, args } = cliCommand(op, s.variant.parallel);
                 const run = await this.measure(s, op, command, args, env, project);
-                const changes = s.variant.inProcess ? (JSON.parse(readFileSync(path.join(project, "marks.json"), "utf8")) as ChildMarks).changes : changeSummary(run.output);
+                const changes = changeSummary(run.output);
                 if (JSON.stringify(changes) !== JSON.stringify(expected[op])) {
                     throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected[op])}:\n${run.output.slice(-2000)}`);
                 }
-                if (op === "preview" && split && !s.variant.inProcess) {
+                if (op === "preview" && split) {
                     this.splits.push(await this.previewSplit(s, project, env, command, args));
                 }
             }
@@ -443,12 +439,6 @@ function cliCommand(op: Op, parallel: number | undefined): { command: string; ar
         destroy: ["destroy", "--yes", "--skip-preview"],
     };
     return { command: "pulumi", args: [...verb[op], "--stack", STACK, "--non-interactive", "--color", "never", ...(parallel ? ["--parallel", String(parallel)] : [])] };
-}
-
-/** OP through the Automation API's inline program (bench/engineChild.ts), for the side-by-side figure. */
-function inProcessCommand(way: EngineWay, op: Op, project: string, parallel: number | undefined): { command: string; args: string[] } {
-    const spec: ChildSpec = { way, op: op === "preview" ? "preview" : op === "destroy" ? "destroy" : "up", workDir: project, resultFile: path.join(project, "marks.json"), parallel };
-    return { command: process.execPath, args: [path.join(__dirname, "engineChild.js"), JSON.stringify(spec)] };
 }
 
 /** The CLI's "Resources:" summary as the engine's change counts: `+ 12 created`, `12 unchanged`, `- 3 to delete`. */
