@@ -141,7 +141,7 @@ describe("tenants on a shared node: one tenant's pulled private image and the ot
             );
         };
         const open = await outcome("none");
-        assert.match(open, new RegExp(`image isolation: 2 namespaces are not known to keep tenants' pulled images apart on shared nodes:\\n {2}- ${c}: a pod without credentials runs the images other tenants pulled \\(no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on node registry-access-node\\)`));
+        assert.match(open, new RegExp(`image isolation: 2 namespaces are not known to keep tenants' pulled images apart on shared nodes:\\n\\s+- ${c}: a pod without credentials runs the images other tenants pulled \\(no AlwaysPullImages, and no KubeletEnsureSecretPulledImages on node registry-access-node\\)`));
         assert.ok(!open.includes(env.REGISTRY_PASSWORD), "the message holds the password");
         assert.equal(await outcome("always-pull"), "passed");
         assert.equal(await outcome("kubelet"), "passed");
