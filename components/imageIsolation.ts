@@ -133,7 +133,7 @@ export async function imageIsolation(probes: IsolationProbe[], kubectl: Kubectl)
     return answers;
 }
 
-export const ISOLATION_FIX =
+const ISOLATION_FIX =
     "enable the AlwaysPullImages admission plugin or the kubelet's KubeletEnsureSecretPulledImages gate (README.md, \"Tenants on a shared node\"), or set registry-access:imageIsolation off";
 
 /** The warning or error for the namespaces that are not (or not known to be) isolated; undefined when all are. */
@@ -142,7 +142,7 @@ export function isolationMessage(answers: IsolationAnswer[]): string | undefined
     if (open.length === 0) {
         return undefined;
     }
-    const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${(a as { unknown: string }).unknown})`}`);
+    const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${"unknown" in a ? a.unknown : ""})`}`);
     return `image isolation: ${open.length === 1 ? "1 namespace is" : `${open.length} namespaces are`} not known to keep tenants' pulled images apart on shared nodes:\n${lines.join("\n")}\n(fix: ${ISOLATION_FIX})`;
 }
 
@@ -152,33 +152,27 @@ export function isolationMessage(answers: IsolationAnswer[]): string | undefined
  * KUBECONFIG, as the provider reads it.
  */
 export function clusterKubectl(settings: { kubeconfig?: string; context?: string }): Kubectl {
-    return async (args, input) => {
-        let dir: string | undefined;
-        const global = ["--request-timeout=10s"];
-        if (settings.kubeconfig) {
-            let file = settings.kubeconfig;
-            if (/\n/.test(file)) {
-                dir = mkdtempSync(path.join(tmpdir(), "registry-access-kubeconfig-"));
-                file = path.join(dir, "kubeconfig");
-                writeFileSync(file, settings.kubeconfig, { mode: 0o600 });
-            }
-            global.push(`--kubeconfig=${file}`);
+    const global = ["--request-timeout=10s"];
+    if (settings.kubeconfig) {
+        let file = settings.kubeconfig;
+        if (/\n/.test(file)) {
+            // The file's text: written once for every call, for this user only, removed at exit.
+            const dir = mkdtempSync(path.join(tmpdir(), "registry-access-kubeconfig-"));
+            process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+            file = path.join(dir, "kubeconfig");
+            writeFileSync(file, settings.kubeconfig, { mode: 0o600 });
         }
-        if (settings.context) {
-            global.push(`--context=${settings.context}`);
-        }
-        try {
-            return await new Promise<KubectlResult>((resolve) => {
-                const child = execFile("kubectl", [...global, ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-                    const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 127) : 0;
-                    resolve({ code, stdout, stderr: (err as NodeJS.ErrnoException | null)?.code === "ENOENT" ? "kubectl is not on PATH" : stderr });
-                });
-                child.stdin?.end(input ?? "");
+        global.push(`--kubeconfig=${file}`);
+    }
+    if (settings.context) {
+        global.push(`--context=${settings.context}`);
+    }
+    return (args, input) =>
+        new Promise<KubectlResult>((resolve) => {
+            const child = execFile("kubectl", [...global, ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+                const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 127) : 0;
+                resolve({ code, stdout, stderr: (err as NodeJS.ErrnoException | null)?.code === "ENOENT" ? "kubectl is not on PATH" : stderr });
             });
-        } finally {
-            if (dir) {
-                rmSync(dir, { recursive: true, force: true });
-            }
-        }
-    };
+            child.stdin?.end(input ?? "");
+        });
 }

@@ -9,7 +9,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { leakForms } from "../support/secrets";
-import { eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
+import { eventually, getObject, kubectl, kubectlNamespace, LOCAL_CLUSTER_DIR, pullSecretNames, secretBytes, serviceAccount } from "./support/cluster";
 import { backendFiles, TestStack } from "./support/engine";
 import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv } from "./support/registryEnv";
@@ -34,9 +34,8 @@ function pgrep(pattern: string): number[] {
 
 /** The local control plane's controller-manager, when the suite started it (for pausing it). */
 function localControllerManagerPid(): number | undefined {
-    const dir = process.env.LOCAL_CLUSTER_DIR ?? "/tmp/registry-access-cluster";
-    const pidFile = path.join(dir, "controller-manager.pid");
-    if (process.env.KUBECONFIG === path.join(dir, "kubeconfig") && existsSync(pidFile)) {
+    const pidFile = path.join(LOCAL_CLUSTER_DIR, "controller-manager.pid");
+    if (process.env.KUBECONFIG === path.join(LOCAL_CLUSTER_DIR, "kubeconfig") && existsSync(pidFile)) {
         return Number(readFileSync(pidFile, "utf8").trim());
     }
     return undefined;

@@ -11,17 +11,17 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { ROOT } from "../../deploy/engine";
+import { LOCAL_CLUSTER_DIR } from "./support/cluster";
 import { TestStack } from "./support/engine";
 import { assertPulled, assertRefused, type JobRun, runImageJob } from "./support/jobs";
 import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv } from "./support/registryEnv";
 
-const CLUSTER_DIR = process.env.LOCAL_CLUSTER_DIR ?? "/tmp/registry-access-cluster";
 type Isolation = "kubelet" | "always-pull" | "none";
 
 /** The running local cluster's isolation mode, from its ports file. */
 function currentIsolation(): Isolation {
-    const ports = readFileSync(path.join(CLUSTER_DIR, "ports"), "utf8");
+    const ports = readFileSync(path.join(LOCAL_CLUSTER_DIR, "ports"), "utf8");
     return (/^ISOLATION=(.+)$/m.exec(ports)?.[1] ?? "none") as Isolation;
 }
 
@@ -32,7 +32,7 @@ function setIsolation(mode: Isolation): void {
 
 /** containerd's client on the local node, in the kubelet's namespace. */
 function ctr(args: string[]): string {
-    const r = spawnSync("ctr", ["--address", path.join(CLUSTER_DIR, "containerd", "containerd.sock"), "--namespace", "k8s.io", ...args], { encoding: "utf8" });
+    const r = spawnSync("ctr", ["--address", path.join(LOCAL_CLUSTER_DIR, "containerd", "containerd.sock"), "--namespace", "k8s.io", ...args], { encoding: "utf8" });
     assert.equal(r.status, 0, `ctr ${args.join(" ")}: ${r.stderr}`);
     return r.stdout;
 }
@@ -76,7 +76,7 @@ describe("tenants on a shared node: one tenant's pulled private image and the ot
     }
 
     before(async () => {
-        assert.equal(process.env.KUBECONFIG, path.join(CLUSTER_DIR, "kubeconfig"), "these tests switch the local cluster's flags: run them on scripts/local-cluster.sh's cluster (unset KUBECONFIG)");
+        assert.equal(process.env.KUBECONFIG, path.join(LOCAL_CLUSTER_DIR, "kubeconfig"), "these tests switch the local cluster's flags: run them on scripts/local-cluster.sh's cluster (unset KUBECONFIG)");
         env = await loadRegistryEnv();
         initial = currentIsolation();
         // Two tenants of one stack: a can pull from the local registry, b has credentials for another registry only.

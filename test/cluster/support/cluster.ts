@@ -14,6 +14,9 @@ export interface ServiceAccount extends K8sObject {
 
 export class KubectlError extends Error {}
 
+/** The state dir of scripts/local-cluster.sh's cluster (its pid files, ports, containerd socket). */
+export const LOCAL_CLUSTER_DIR = process.env.LOCAL_CLUSTER_DIR ?? "/tmp/registry-access-cluster";
+
 /** kubectl against the cluster in KUBECONFIG; the version-skew warning of an old server is dropped. */
 export function kubectl(args: string[], input?: string): Promise<string> {
     return new Promise((resolve, reject) => {
