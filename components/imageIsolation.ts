@@ -138,11 +138,11 @@ const ISOLATION_FIX =
 
 /** The warning or error for the namespaces that are not (or not known to be) isolated; undefined when all are. */
 export function isolationMessage(answers: IsolationAnswer[]): string | undefined {
-    const open = answers.filter((a) => !("isolated" in a && a.isolated));
+    const open = answers.filter((a): a is Exclude<IsolationAnswer, { isolated: true }> => !("isolated" in a && a.isolated));
     if (open.length === 0) {
         return undefined;
     }
-    const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${"unknown" in a ? a.unknown : ""})`}`);
+    const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${a.unknown})`}`);
     return `image isolation: ${open.length === 1 ? "1 namespace is" : `${open.length} namespaces are`} not known to keep tenants' pulled images apart on shared nodes:\n${lines.join("\n")}\n(fix: ${ISOLATION_FIX})`;
 }
 

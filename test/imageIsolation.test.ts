@@ -4,10 +4,10 @@
  * real one), and what the program does with each imageIsolation setting.
  */
 import * as assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { imageIsolation, isolationMessage, type Kubectl, type KubectlResult } from "../components/imageIsolation";
+import { clusterKubectl, imageIsolation, isolationMessage, type Kubectl, type KubectlResult } from "../components/imageIsolation";
 import { closedPort } from "./support/ports";
 import { runProgram } from "./support/runProgram";
 
@@ -107,6 +107,84 @@ describe("image isolation: what the cluster's answers mean", () => {
         assert.deepEqual(down.map((a) => ("unknown" in a ? a.unknown : "")), Array(2).fill("the cluster did not answer: The connection to the server 127.0.0.1:1 was refused - did you specify the right host or port?"));
         const forbidden = await imageIsolation(probes.slice(0, 1), cluster({ namespaces: ["team-a"], nodes: { n1: fail('Error from server (Forbidden): nodes "n1" is forbidden: User "ci" cannot get resource "nodes/proxy"') } }).kubectl);
         assert.match(isolationMessage(forbidden)!, /team-a: cannot tell \(no AlwaysPullImages, and reading node n1's kubelet configuration failed: Error from server \(Forbidden\)/);
+    });
+});
+
+describe("image isolation: the kubectl it asks with (a recording kubectl on PATH)", () => {
+    let bin: string;
+    let path0: string | undefined;
+    /** What the recording kubectl saw at each call: its arguments, stdin, and the --kubeconfig file's text and mode. */
+    const calls = () =>
+        readFileSync(path.join(bin, "calls"), "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as { args: string[]; stdin: string; kubeconfig?: string; mode?: string });
+
+    before(() => {
+        bin = mkdtempSync(path.join(tmpdir(), "registry-access-kubectl-"));
+        const script = `#!/usr/bin/env node
+const fs = require("fs");
+const args = process.argv.slice(2);
+const k = args.find((a) => a.startsWith("--kubeconfig="));
+const file = k && k.slice("--kubeconfig=".length);
+const seen = { args, stdin: fs.readFileSync(0, "utf8") };
+if (file && fs.existsSync(file)) { seen.kubeconfig = fs.readFileSync(file, "utf8"); seen.mode = (fs.statSync(file).mode & 0o777).toString(8); }
+fs.appendFileSync(require("path").join(__dirname, "calls"), JSON.stringify(seen) + "\\n");
+process.stdout.write("out:" + args[args.length - 1]);
+process.stderr.write(process.env.FAKE_STDERR || "");
+process.exit(Number(process.env.FAKE_CODE || 0));
+`;
+        writeFileSync(path.join(bin, "kubectl"), script);
+        chmodSync(path.join(bin, "kubectl"), 0o755);
+        path0 = process.env.PATH;
+        process.env.PATH = `${bin}:${path0}`;
+    });
+    after(() => {
+        process.env.PATH = path0;
+        delete process.env.FAKE_CODE;
+        delete process.env.FAKE_STDERR;
+    });
+
+    it("a kubeconfig given as text is written once, for this user only, and named with the context on every call", async () => {
+        const text = "apiVersion: v1\nkind: Config\n";
+        const kubectl = clusterKubectl({ kubeconfig: text, context: "prod" });
+        const first = await kubectl(["get", "namespaces"], "stdin-one");
+        await kubectl(["get", "nodes"]);
+        assert.deepEqual(first, { code: 0, stdout: "out:namespaces", stderr: "" });
+        const [a, b] = calls();
+        assert.deepEqual(a.args.slice(0, 1), ["--request-timeout=10s"]);
+        assert.ok(a.args.includes("--context=prod"));
+        assert.equal(a.stdin, "stdin-one");
+        assert.equal(b.stdin, "");
+        assert.equal(a.kubeconfig, text);
+        assert.equal(a.mode, "600");
+        const file = (x: { args: string[] }) => x.args.find((s) => s.startsWith("--kubeconfig="));
+        assert.equal(file(a), file(b), "the kubeconfig was written again");
+    });
+
+    it("a kubeconfig given as a path is passed as it is; none and no context pass neither flag", async () => {
+        const before = calls().length;
+        await clusterKubectl({ kubeconfig: "/etc/cluster/kubeconfig" })(["version"]);
+        await clusterKubectl({})(["version"]);
+        const [withPath, bare] = calls().slice(before);
+        assert.deepEqual(withPath.args, ["--request-timeout=10s", "--kubeconfig=/etc/cluster/kubeconfig", "version"]);
+        assert.deepEqual(bare.args, ["--request-timeout=10s", "version"]);
+    });
+
+    it("kubectl's exit code and error text come back; a missing kubectl is code 127 with its reason", async () => {
+        process.env.FAKE_CODE = "3";
+        process.env.FAKE_STDERR = "error: the server doesn't have a resource type";
+        assert.deepEqual(await clusterKubectl({})(["get", "x"]), { code: 3, stdout: "out:x", stderr: "error: the server doesn't have a resource type" });
+        delete process.env.FAKE_CODE;
+        delete process.env.FAKE_STDERR;
+        process.env.PATH = mkdtempSync(path.join(tmpdir(), "registry-access-empty-"));
+        try {
+            const missing = await clusterKubectl({})(["version"]);
+            assert.equal(missing.code, 127);
+            assert.equal(missing.stderr, "kubectl is not on PATH");
+        } finally {
+            process.env.PATH = `${bin}:${path0}`;
+        }
     });
 });
 
