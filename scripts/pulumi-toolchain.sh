@@ -24,49 +24,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly CACHE="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/pulumi"
 readonly BIN="${CACHE}/bin"
+# Where go_build (lib/common.sh) keeps what it builds.
+readonly GO_BUILD_CACHE="${CACHE}"
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
 
 # The version the npm lockfile has for PACKAGE.
 npm_version() {
   node -p "require('${ROOT}/package-lock.json').packages['node_modules/$1'].version"
-}
-
-# Short hash of the wrapper's files: a changed wrapper rebuilds even at the same release. Files
-# in subdirectories (toolchain/pulumi-random has them) count with their names; a flat wrapper's
-# hash is what it always was, so its cached binary stays valid.
-wrapper_hash() {
-  (
-    cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null
-    find . -mindepth 2 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
-      LC_ALL=C sort -z | xargs -0 -r sha256sum
-  ) | sha256sum | cut -c1-12
-}
-
-# build NAME VERSION WRAPPER_DIR PACKAGE LDFLAGS [PREPARE]: builds NAME into the cache unless
-# there already; PREPARE, a function, runs in the writable build dir first. Prints the binary.
-build() {
-  local name="$1" version="$2" wrapper="$3" package="$4" ldflags="$5" prepare="${6:-}"
-  local dir="${CACHE}/${name}-${version}-$(wrapper_hash "${wrapper}")" t0
-  if [[ -x "${dir}/${name}" ]]; then
-    echo "${dir}/${name}"
-    return 0
-  fi
-  log "building ${name} ${version} from Go modules with $("${GO_CMD}" env GOVERSION) (first time on this machine: many minutes)"
-  t0="$(now_ms)"
-  rm -rf "${dir}.tmp"
-  mkdir -p "${dir}.tmp/src"
-  cp "${wrapper}"/go.mod "${wrapper}"/go.sum "${dir}.tmp/src/"
-  cp "${wrapper}"/*.go "${dir}.tmp/src/" 2>/dev/null || true
-  find "${wrapper}" -mindepth 1 -maxdepth 1 -type d -exec cp -r {} "${dir}.tmp/src/" \;
-  [[ -z "${prepare}" ]] || (cd "${dir}.tmp/src" && "${prepare}" "${version}")
-  (cd "${dir}.tmp/src" && CGO_ENABLED=0 "${GO_CMD}" build -trimpath -tags osusergo,grpcnotrace \
-    -ldflags "-s -w ${ldflags}" -o "${dir}.tmp/${name}" "${package}") >&2 ||
-    die "building ${name} ${version} failed (the go command's error is above)"
-  rm -rf "${dir}.tmp/src"
-  mv "${dir}.tmp" "${dir}"
-  log "built ${name} ${version} in $(fmt_s $(($(now_ms) - t0))) s"
-  echo "${dir}/${name}"
 }
 
 # The Kubernetes provider's main embeds its schema with the release version set, and its
@@ -117,7 +82,7 @@ main() {
   command -v node >/dev/null || die "needs node (source scripts/setup.sh first)"
 
   cli_version="$(required_version "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3)"
-  cli="$(build pulumi "${cli_version}" "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+  cli="$(go_build pulumi "${cli_version}" "${ROOT}/toolchain/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${cli_version}")"
 
   # The provider module has no tags: its release is named in the wrapper's go.mod and must be the
@@ -126,7 +91,7 @@ main() {
   k8s_npm="$(npm_version @pulumi/kubernetes)"
   [[ "${k8s_version}" == "${k8s_npm}" ]] ||
     die "toolchain/pulumi-kubernetes builds provider ${k8s_version} but package-lock.json has @pulumi/kubernetes ${k8s_npm}; change one to match the other"
-  kubernetes="$(build pulumi-resource-kubernetes "${k8s_version}" \
+  kubernetes="$(go_build pulumi-resource-kubernetes "${k8s_version}" \
     "${ROOT}/toolchain/pulumi-kubernetes" . \
     "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=${k8s_version}" kubernetes_generate)"
 
@@ -138,7 +103,7 @@ main() {
   # serve; in sdk/v3 v3.68.0 it is still a package of sdk/v3. The CLI runs the host it finds
   # beside its own (resolved) executable without the "from \$PATH" warning, so it goes there.
   host_version="$(required_version "${ROOT}/toolchain/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3)"
-  host="$(build pulumi-language-nodejs "${host_version}" "${ROOT}/toolchain/pulumi-language-nodejs" \
+  host="$(go_build pulumi-language-nodejs "${host_version}" "${ROOT}/toolchain/pulumi-language-nodejs" \
     github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
     "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${host_version}")"
   cmp -s "${host}" "$(dirname "${cli}")/pulumi-language-nodejs" || install -m 0755 "${host}" "$(dirname "${cli}")/pulumi-language-nodejs"
@@ -148,7 +113,7 @@ main() {
   random_npm="$(npm_version @pulumi/random)"
   [[ "${random_version}" == "${random_npm}" ]] ||
     die "toolchain/pulumi-random builds provider ${random_version} but package-lock.json has @pulumi/random ${random_npm}; change one to match the other"
-  random="$(build pulumi-resource-random "${random_version}" "${ROOT}/toolchain/pulumi-random" \
+  random="$(go_build pulumi-resource-random "${random_version}" "${ROOT}/toolchain/pulumi-random" \
     ./cmd/pulumi-resource-random \
     "-X registry-access/toolchain/pulumi-random/provider.Version=${random_version}" random_generate)"
   register_plugin random "${random_version}" "${random}"

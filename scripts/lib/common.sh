@@ -109,6 +109,44 @@ required_version() {
   awk -v m="$2" '$1 == m { print $2 } $1 == "require" && $2 == m { print $3 }' "$1/go.mod" | head -1
 }
 
+# Short hash of the wrapper's files: a changed wrapper rebuilds even at the same release. Files
+# in subdirectories (toolchain/pulumi-random has them) count with their names; a flat wrapper's
+# hash is what it always was, so its cached binary stays valid.
+wrapper_hash() {
+  (
+    cd "$1" && cat go.mod go.sum ./*.go 2>/dev/null
+    find . -mindepth 2 -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+      LC_ALL=C sort -z | xargs -0 -r sha256sum
+  ) | sha256sum | cut -c1-12
+}
+
+# go_build NAME VERSION WRAPPER_DIR PACKAGE LDFLAGS [PREPARE]: builds NAME into $GO_BUILD_CACHE
+# (set by the caller) unless there already; PREPARE, a function, runs in the writable build dir
+# first. Prints the binary.
+go_build() {
+  local name="$1" version="$2" wrapper="$3" package="$4" ldflags="$5" prepare="${6:-}"
+  local dir="${GO_BUILD_CACHE}/${name}-${version}-$(wrapper_hash "${wrapper}")" t0
+  if [[ -x "${dir}/${name}" ]]; then
+    echo "${dir}/${name}"
+    return 0
+  fi
+  log "building ${name} ${version} from Go modules with $("${GO_CMD}" env GOVERSION) (first time on this machine: many minutes)"
+  t0="$(now_ms)"
+  rm -rf "${dir}.tmp"
+  mkdir -p "${dir}.tmp/src"
+  cp "${wrapper}"/go.mod "${wrapper}"/go.sum "${dir}.tmp/src/"
+  cp "${wrapper}"/*.go "${dir}.tmp/src/" 2>/dev/null || true
+  find "${wrapper}" -mindepth 1 -maxdepth 1 -type d -exec cp -r {} "${dir}.tmp/src/" \;
+  [[ -z "${prepare}" ]] || (cd "${dir}.tmp/src" && "${prepare}" "${version}")
+  (cd "${dir}.tmp/src" && CGO_ENABLED=0 "${GO_CMD}" build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w ${ldflags}" -o "${dir}.tmp/${name}" "${package}") >&2 ||
+    die "building ${name} ${version} failed (the go command's error is above)"
+  rm -rf "${dir}.tmp/src"
+  mv "${dir}.tmp" "${dir}"
+  log "built ${name} ${version} in $(fmt_s $(($(now_ms) - t0))) s"
+  echo "${dir}/${name}"
+}
+
 # ---------------------------------------------------------------- lock and state
 
 # One `up`/`down` at a time, on fd 9 (parallel test workers may all call `up`).
