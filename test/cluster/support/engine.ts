@@ -38,12 +38,21 @@ export class TestStack {
     private constructor(
         readonly stack: Stack,
         readonly workDir: string,
+        readonly env: Record<string, string>,
     ) {}
 
-    /** A new stack NAME of this project with CONFIG (keys without the project prefix). */
-    static async create(name: string, config: Record<string, unknown>, { workDir = PROJECT_DIR }: { workDir?: string } = {}): Promise<TestStack> {
-        const stack = await LocalWorkspace.createStack({ stackName: name, workDir }, { secretsProvider: "passphrase", envVars: ENV });
-        const s = new TestStack(stack, workDir);
+    /**
+     * A new stack NAME of this project with CONFIG (keys without the project prefix); BACKEND,
+     * given, is the PULUMI_BACKEND_URL and its credentials instead of this process's file backend.
+     */
+    static async create(
+        name: string,
+        config: Record<string, unknown>,
+        { workDir = PROJECT_DIR, backend = {} }: { workDir?: string; backend?: Record<string, string> } = {},
+    ): Promise<TestStack> {
+        const env = { ...ENV, ...backend };
+        const stack = await LocalWorkspace.createStack({ stackName: name, workDir }, { secretsProvider: "passphrase", envVars: env });
+        const s = new TestStack(stack, workDir, env);
         await s.setConfig(config);
         return s;
     }
@@ -108,7 +117,7 @@ export class TestStack {
             const child = execFile(
                 "pulumi",
                 [...args, "--stack", this.name, "--non-interactive", "--color", "never"],
-                { cwd: this.workDir, env: { ...process.env, ...ENV }, maxBuffer: 64 * 1024 * 1024 },
+                { cwd: this.workDir, env: { ...process.env, ...this.env }, maxBuffer: 64 * 1024 * 1024 },
                 (err, stdout, stderr) => {
                     const output = `${stdout}${stderr}`;
                     if (record) {
