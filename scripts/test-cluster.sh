@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm run test:cluster: the suite against real servers, deploying with the real Pulumi engine and
-# providers. Starts a local control plane unless KUBECONFIG already names a cluster, and the
-# private registries; stops what it started whatever the outcome.
+# providers. Starts a local control plane unless KUBECONFIG already names a cluster, the private
+# registries and the team's shared state backends (S3 and PostgreSQL); stops what it started
+# whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ command -v pulumi >/dev/null || {
 
 started_cluster=0
 cleanup() {
+  scripts/local-backends.sh down >&2 || true
   scripts/local-registry.sh down >&2 || true
   if [ "$started_cluster" = 1 ]; then
     scripts/local-cluster.sh down >&2 || true
@@ -26,6 +28,8 @@ fi
 export KUBECONFIG
 LOCAL_REGISTRY_ENV="$(scripts/local-registry.sh up | tail -1)"
 export LOCAL_REGISTRY_ENV
+LOCAL_BACKENDS_ENV="$(scripts/local-backends.sh up | tail -1)"
+export LOCAL_BACKENDS_ENV
 
 start=$SECONDS
 npx mocha --no-config --timeout 180000 --enable-source-maps 'build/test/cluster/*.test.js'
