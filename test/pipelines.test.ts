@@ -163,16 +163,19 @@ interface GithubJob extends Obj {
 const githubJobs = (wf: Obj) => obj(wf.jobs) as Record<string, GithubJob>;
 
 /** Whether a job's own `if` lets it run for this event (on main for pushes). */
-function githubJobRunsOn(job: GithubJob, event: "pull_request" | "push"): boolean {
+type GithubEvent = "pull_request" | "push" | "schedule";
+
+function githubJobRunsOn(job: GithubJob, event: GithubEvent): boolean {
     const cond = job.if ?? "";
-    const mentions = (e: string) => new RegExp(`github\\.event_name\\s*==\\s*'${e}'`).test(cond);
-    if (mentions("pull_request") || mentions("push")) return mentions(event);
+    const named = (op: string) => [...cond.matchAll(new RegExp(`github\\.event_name\\s*${op}\\s*'([a-z_]+)'`, "g"))].map((m) => m[1]);
+    if (named("!=").includes(event)) return false;
+    if (named("==").length > 0) return named("==").includes(event);
     if (/github\.ref\s*==\s*'refs\/heads\/main'/.test(cond)) return event === "push";
     return true;
 }
 
 /** Jobs that run for the event: their own condition and every job they need. */
-function githubJobsFor(wf: Obj, event: "pull_request" | "push"): Set<string> {
+function githubJobsFor(wf: Obj, event: GithubEvent): Set<string> {
     const jobs = githubJobs(wf);
     const runs = (name: string, seen: Set<string> = new Set()): boolean => {
         if (seen.has(name)) return false;
@@ -281,6 +284,22 @@ describe("GitHub Actions deploy workflow", () => {
         }
         const changes = runs.filter((r) => r.command !== "preview" && onPr.has(r.job));
         assert.deepEqual(changes, [], "a pull request would change a stack");
+    });
+
+    it("checks every stack for drift on a schedule, with a refreshed preview that fails on any change, and changes nothing", () => {
+        const crons = arr(obj(wf.on).schedule).map((x) => str(obj(x).cron));
+        assert.ok(crons.length > 0 && crons.every(Boolean), "no schedule trigger with a cron");
+        const scheduled = githubJobsFor(wf, "schedule");
+        const drift = runs.filter((r) => scheduled.has(r.job));
+        assert.deepEqual([...new Set(drift.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
+        for (const r of drift) {
+            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} on a schedule`);
+            const step = arr(jobs[r.job].steps).map(obj).find((s) => str(s.uses)?.startsWith("pulumi/actions@"));
+            assert.equal(String(obj(step?.with).refresh), "true", `${r.job}: the drift preview does not refresh`);
+            assert.equal(String(obj(step?.with)["expect-no-changes"]), "true", `${r.job}: the drift preview passes with changes`);
+        }
+        assert.ok(!scheduled.has("test"), "the scheduled run repeats the tests");
+        assert.ok(![...scheduled].some((j) => onPr.has(j) || onMain.has(j)), "a drift job also runs on pull requests or main");
     });
 
     it("runs up on main for dev, then staging, then prod", () => {
@@ -441,13 +460,17 @@ function gitlabPulumiRuns(ci: Obj): GitlabPulumiRun[] {
     return out;
 }
 
-/** Whether the job's rules let it run in this pipeline (workflow rules allow both). */
-function gitlabRuleFor(job: Obj, pipeline: "mr" | "main"): Obj | undefined {
+/** Whether the job's rules let it run in this pipeline (workflow rules allow all three). */
+function gitlabRuleFor(job: Obj, pipeline: "mr" | "main" | "schedule"): Obj | undefined {
     const rules = arr(job.rules).map(obj);
     if (rules.length === 0) return {};
+    const source = { mr: "merge_request_event", main: "push", schedule: "schedule" }[pipeline];
     return rules.find((r) => {
         const cond = str(r.if) ?? "";
         if (r.when === "never") return false;
+        const unequal = /\$CI_PIPELINE_SOURCE\s*!=\s*"([a-z_]+)"/.exec(cond);
+        if (unequal) return unequal[1] !== source;
+        if (pipeline === "schedule") return /\$CI_PIPELINE_SOURCE\s*==\s*"schedule"/.test(cond);
         return pipeline === "mr" ? /merge_request_event/.test(cond) : /CI_COMMIT_BRANCH\s*==\s*("main"|\$CI_DEFAULT_BRANCH)/.test(cond);
     });
 }
@@ -455,7 +478,7 @@ function gitlabRuleFor(job: Obj, pipeline: "mr" | "main"): Obj | undefined {
 describe("GitLab CI pipeline", () => {
     const ci = readYaml(GITLAB_CI);
     const runs = gitlabPulumiRuns(ci);
-    const runsIn = (pipeline: "mr" | "main") => runs.filter((r) => gitlabRuleFor(r.instance.resolved, pipeline) !== undefined);
+    const runsIn = (pipeline: "mr" | "main" | "schedule") => runs.filter((r) => gitlabRuleFor(r.instance.resolved, pipeline) !== undefined);
 
     it("has the stages test, preview, deploy in that order", () => {
         const stages = strings(ci.stages);
@@ -485,6 +508,22 @@ describe("GitLab CI pipeline", () => {
         assert.deepEqual([...new Set(previews.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
         for (const r of previews) assert.equal(r.instance.resolved.stage, "preview", `${r.job} is not in the preview stage`);
         assert.deepEqual(mr.filter((r) => r.command !== "preview").map((r) => `${r.job}: ${r.command}`), []);
+    });
+
+    it("checks every stack for drift in scheduled pipelines, with a refreshed preview that fails on any change", () => {
+        const workflowRules = arr(obj(ci.workflow).rules).map((r) => str(obj(r).if) ?? "");
+        assert.ok(workflowRules.some((c) => /\$CI_PIPELINE_SOURCE\s*==\s*"schedule"/.test(c)), "workflow rules drop scheduled pipelines");
+        const scheduled = runsIn("schedule");
+        assert.deepEqual([...new Set(scheduled.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
+        for (const r of scheduled) {
+            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} in a scheduled pipeline`);
+            const line = r.instance.commands.find((c) => /\bpulumi\s+preview\b/.test(c)) ?? "";
+            assert.match(line, /--refresh\b/, `${r.job}: the drift preview does not refresh`);
+            assert.match(line, /--expect-no-changes\b/, `${r.job}: the drift preview passes with changes`);
+            assert.equal(gitlabRuleFor(r.instance.resolved, "mr"), undefined, `${r.job} also runs in merge requests`);
+            assert.equal(gitlabRuleFor(r.instance.resolved, "main"), undefined, `${r.job} also runs on main`);
+        }
+        assert.equal(gitlabRuleFor(gitlabResolve(ci, "test"), "schedule"), undefined, "the scheduled pipeline repeats the tests");
     });
 
     it("runs up on main for dev, then staging, then prod", () => {
