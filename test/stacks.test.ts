@@ -1,8 +1,10 @@
 /**
- * The shipped stack files, run as Pulumi would run them: the project's config defaults from
+ * Every stack file in stacks/, run as Pulumi would run them: the project's config defaults from
  * Pulumi.yaml applied, structured values passed as JSON, `secure:` leaves decrypted (here to
  * stand-in passwords, the passphrase not being in the repository). Credential verification is
- * turned off: the registries named in the stacks are not reachable from the tests.
+ * turned off: the registries named in the stacks are not reachable from the tests. The checks hold
+ * for any team's stacks, not only the shipped examples: a team replaces those with its own, and
+ * its pipelines run this suite (the stand-in stacks of `npm run pipelines` do exactly that).
  */
 import * as assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -49,36 +51,21 @@ describe("the shipped stacks under mocks", function () {
     const results = new Map<string, RunResult>();
 
     before(async () => {
-        assert.deepEqual(STACKS, ["Pulumi.dev.yaml", "Pulumi.local.yaml", "Pulumi.prod.yaml", "Pulumi.staging.yaml"]);
+        assert.ok(STACKS.length > 0, "no stack file in stacks/");
         const runs = await Promise.all(STACKS.map((f) => runProgram(runtimeConfig(f), { stack: f.split(".")[1] })));
         STACKS.forEach((f, i) => results.set(f, runs[i]));
     });
 
     for (const file of STACKS) {
-        it(`${file} declares its namespaces' Secrets and patches`, () => {
+        it(`${file} declares its namespaces' Secrets and patches, every one of its passwords secret`, () => {
             const r = results.get(file)!;
             assert.equal(r.error, undefined, r.error?.message);
-            assert.ok(ofType(r, "kubernetes:core/v1:Secret").length > 0);
-            assert.ok(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").length > 0);
+            const pullSecrets = ofType(r, "kubernetes:core/v1:Secret").filter((x) => x.inputs.type === "kubernetes.io/dockerconfigjson");
+            assert.ok(pullSecrets.length > 0, `${file}: no pull Secret`);
+            assert.ok(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").length > 0, `${file}: no ServiceAccount patch`);
+            for (const secret of pullSecrets) {
+                assert.ok(isSecretWrapper(secret.inputs.stringData ?? secret.inputs.data), `${file}: ${secret.name}'s data is not secret`);
+            }
         });
     }
-
-    it("prod creates and protects its two tenant namespaces, and patches xnat-gpu too", () => {
-        const r = results.get("Pulumi.prod.yaml")!;
-        const namespaces = ofType(r, "kubernetes:core/v1:Namespace");
-        assert.deepEqual(namespaces.map((n) => [n.name, n.protect]), [["xnat-jobs", true], ["xnat-jobs-gpu", true]]);
-        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccountPatch").map((p) => p.name), ["xnat-jobs/default", "xnat-jobs-gpu/default", "xnat-jobs-gpu/xnat-gpu"]);
-    });
-
-    it("dev gives XNAT's Container Service its own account, Role and a secret kubeconfig", () => {
-        const r = results.get("Pulumi.dev.yaml")!;
-        assert.deepEqual(ofType(r, "kubernetes:core/v1:ServiceAccount").map((a) => a.name), ["xnat-jobs-dev/xnat-container-service"]);
-        assert.deepEqual(ofType(r, "kubernetes:rbac.authorization.k8s.io/v1:Role").map((a) => a.name), ["xnat-jobs-dev/xnat-container-service"]);
-        assert.ok(isSecretWrapper(r.outputs.containerServiceKubeconfig));
-    });
-
-    it("staging gives Docker Hub its default server and Secret name", () => {
-        const r = results.get("Pulumi.staging.yaml")!;
-        assert.deepEqual(r.outputs.pullSecretNames, ["regcred-registry-example-org", "regcred-index-docker-io-v1"]);
-    });
 });
