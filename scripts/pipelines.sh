@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# npm run pipelines: .gitlab-ci.yml run for real, by gitlab-ci-local's shell executor (no container
+# engine here), against the project's local cluster standing in for three clusters and the local
+# S3 server holding the shared state (scripts/local-backends.sh). Three pipelines, each checked:
+#   push to main   test, up:dev, up:staging; up:prod waits (manual) until its job is started;
+#                  then every stack's pull Secret is kubectl's, and a pod with no pull secret of
+#                  its own pulls the private image in each namespace
+#   merge request  test, previews of the three stacks on a branch that changes dev's labels:
+#                  dev's preview shows the change; the cluster and the bucket are untouched
+#   schedule       the drift job passes; after `kubectl patch serviceaccount` (staging) and an
+#                  edited Secret (prod) it fails naming each; `pulumi up` puts them back and it
+#                  passes again
+# The repository is cloned to a temp dir whose stacks dev, staging and prod are stand-ins on this
+# machine (namespace ra-pipeline-ENV, the local registry, a password generated per run), created
+# on the S3 backend with a random passphrase; variables (three kubeconfig File variables, the
+# backend, its keys and CA, the passphrase) go in the clone's .gitlab-ci-local-variables.yml, as a
+# team would set them in Settings > CI/CD > Variables. Starts the cluster, registry and backends
+# unless running; stops what it started, destroys the stacks and removes the clone.
+#
+# Environment: REGISTRY_ACCESS_CACHE (gitlab-ci-local is kept there, by version).
+set -euo pipefail
+
+readonly LOG_NAME=pipelines
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly GCL_VERSION=4.75.1
+readonly GCL_DIR="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/tools/gitlab-ci-local-${GCL_VERSION}"
+readonly GCL="${GCL_DIR}/node_modules/gitlab-ci-local/dist/index.js"
+readonly ENVS=(dev staging prod)
+# The remote a GitLab project would have; gitlab-ci-local derives CI_PROJECT_* from it.
+readonly ORIGIN=https://gitlab.example.org/platform/registry-access.git
+
+WORK="$(mktemp -d /tmp/registry-access-pipelines-XXXXXX)"
+readonly WORK REPO="${WORK}/repo"
+STARTED=()
+FAILURES=()
+SUMMARY=()
+
+# ---------------------------------------------------------------- servers
+
+cleanup() {
+  local rc=$? env
+  set +e
+  if [[ -d "${REPO}/.git" && -n "${PULUMI_CONFIG_PASSPHRASE:-}" ]]; then
+    for env in "${ENVS[@]}"; do
+      operator state unprotect --all --yes --stack "${env}" >/dev/null 2>&1
+      operator destroy --yes --skip-preview --stack "${env}" --non-interactive >"${WORK}/destroy-${env}.log" 2>&1 ||
+        log "destroy of ${env} failed; see ${WORK}/destroy-${env}.log"
+      operator stack rm --yes --stack "${env}" >/dev/null 2>&1
+    done
+  fi
+  [[ -n "${REGISTRY_HTPASSWD:-}" && -f "${REGISTRY_HTPASSWD}" ]] && sed -i '/^pipeline-/d' "${REGISTRY_HTPASSWD}"
+  local i
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    (unset KUBECONFIG && "scripts/local-${STARTED[i]}.sh" down >&2)
+  done
+  if ((rc == 0)); then rm -rf "${WORK}"; else log "kept ${WORK} for a look"; fi
+  exit "${rc}"
+}
+trap cleanup EXIT
+
+# Runs the CLI in the clone on the shared backend, as an operator would.
+operator() {
+  (cd "${REPO}" && PULUMI_BACKEND_URL="${S3_BACKEND_URL}" AWS_ACCESS_KEY_ID="${S3_KEY}" \
+    AWS_SECRET_ACCESS_KEY="${S3_SECRET}" AWS_CA_BUNDLE="${S3_CA}" pulumi "$@")
+}
+
+# start NAME: scripts/local-NAME.sh up unless it runs already; prints its env file (or kubeconfig).
+start() {
+  local probe=env
+  [[ "$1" == cluster ]] && probe=kubeconfig
+  local path
+  if path="$(scripts/"local-$1.sh" "${probe}" 2>/dev/null)" && [[ -s "${path}" ]] &&
+    { [[ "$1" != cluster ]] || KUBECONFIG="${path}" kubectl get --raw /readyz >/dev/null 2>&1; }; then
+    echo "${path}"
+    return
+  fi
+  STARTED+=("$1")
+  (unset KUBECONFIG && scripts/"local-$1.sh" up | tail -1)
+}
+
+# ---------------------------------------------------------------- pipelines
+
+gcl() {
+  (cd "${REPO}" && env -u PULUMI_CONFIG_PASSPHRASE node "${GCL}" --force-shell-executor --color=false --timestamps --ignore-predefined-vars CI_PIPELINE_SOURCE "$@")
+}
+
+# run_pipeline NAME EXPECT ARGS...: runs gitlab-ci-local; EXPECT is pass or fail; records each
+# job's result line (PASS/FAIL/WARN) for the summary.
+run_pipeline() {
+  local name="$1" expect="$2" rc=0 t0
+  shift 2
+  t0="$(now_ms)"
+  log "pipeline ${name}: gitlab-ci-local $*"
+  gcl "$@" >"${WORK}/${name}.log" 2>&1 || rc=$?
+  local jobs
+  jobs="$(grep -E '^ (PASS|FAIL|WARN) ' "${WORK}/${name}.log" | sed 's/^ */    /' || true)"
+  SUMMARY+=("${name} (exit ${rc}, $(fmt_s $(($(now_ms) - t0))) s):" "${jobs:-    (no job ran)}")
+  if [[ "${expect}" == pass && ${rc} -ne 0 ]] || [[ "${expect}" == fail && ${rc} -eq 0 ]]; then
+    FAILURES+=("pipeline ${name} exited ${rc}, expected to ${expect}")
+    tail -40 "${WORK}/${name}.log" >&2
+  fi
+}
+
+# check WHAT COMMAND...: records a failed check instead of stopping, so every problem is listed.
+check() {
+  local what="$1"
+  shift
+  if "$@"; then
+    SUMMARY+=("    ok: ${what}")
+  else
+    FAILURES+=("${what}")
+    SUMMARY+=("    FAILED: ${what}")
+  fi
+}
+
+job_log() { cat "${REPO}/.gitlab-ci-local/output/$1.log"; }
+
+# The state in the bucket and the namespaces' objects, for "nothing changed".
+fingerprint() {
+  (cd "${S3_BUCKET_DIR}" && find . -type f -not -path './.pulumi/locks/*' -print0 | sort -z | xargs -0 sha256sum)
+  local env
+  for env in "${ENVS[@]}"; do
+    kubectl get namespace "ra-pipeline-${env}" -o jsonpath='{.metadata.resourceVersion}{"\n"}'
+    kubectl get secrets,serviceaccounts -n "ra-pipeline-${env}" \
+      -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}'
+  done
+}
+
+# The private image pulled by a pod that names no pull secret: the default ServiceAccount's do.
+pod_pulls() {
+  local ns="$1" pod
+  pod="pull-$(openssl rand -hex 3)"
+  kubectl run "${pod}" -n "${ns}" --image "${REGISTRY_BASIC_HOST}/${REGISTRY_IMAGE}" --image-pull-policy Always \
+    --restart Never --overrides '{"spec":{"dnsPolicy":"Default"}}' >/dev/null &&
+    kubectl wait -n "${ns}" "pod/${pod}" --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null
+}
+
+# Every pull Secret of NS holds byte for byte what kubectl writes for the same credentials.
+secret_is_kubectls() {
+  local ns="$1" env="$2" name ours theirs
+  name="$(kubectl get serviceaccount default -n "${ns}" -o jsonpath='{.imagePullSecrets[0].name}')"
+  ours="$(kubectl get secret "${name}" -n "${ns}" -o jsonpath='{.data.\.dockerconfigjson}')"
+  theirs="$(kubectl create secret docker-registry x --docker-server "${REGISTRY_BASIC_HOST}" \
+    --docker-username "pipeline-${env}" --docker-password "${PASSWORDS[${env}]}" --dry-run=client -o jsonpath='{.data.\.dockerconfigjson}')"
+  [[ -n "${ours}" && "${ours}" == "${theirs}" ]]
+}
+
+no_plaintext_in_logs() {
+  local env
+  for env in "${ENVS[@]}"; do
+    if grep -rqF -- "${PASSWORDS[${env}]}" "${WORK}"/*.log "${REPO}/.gitlab-ci-local/output"; then return 1; fi
+  done
+  ! grep -rqF -- "${PULUMI_CONFIG_PASSPHRASE}" "${WORK}"/*.log "${REPO}/.gitlab-ci-local/output"
+}
+
+# ---------------------------------------------------------------- setup
+
+cd "${ROOT}"
+ensure_packages rsync git apache2-utils openssl
+command -v pulumi >/dev/null || die "no pulumi on PATH; run: source scripts/setup.sh"
+if [[ ! -f "${GCL}" ]]; then
+  log "installing gitlab-ci-local ${GCL_VERSION} in ${GCL_DIR}"
+  run_quiet npm install --prefix "${GCL_DIR}" --no-audit --no-fund --no-save "gitlab-ci-local@${GCL_VERSION}"
+fi
+
+KUBECONFIG="$(start cluster)"
+export KUBECONFIG
+# shellcheck disable=SC1090 # written by the scripts
+source "$(start registry)"
+# shellcheck disable=SC1090
+source "$(start backends)"
+S3_KEY="${AWS_ACCESS_KEY_ID}" S3_SECRET="${AWS_SECRET_ACCESS_KEY}" S3_CA="${AWS_CA_BUNDLE}"
+PULUMI_CONFIG_PASSPHRASE="$(openssl rand -hex 16)"
+export PULUMI_CONFIG_PASSPHRASE
+
+git clone -q "${ROOT}" "${REPO}"
+git -C "${REPO}" remote set-url origin "${ORIGIN}"
+git -C "${REPO}" checkout -q -B main
+declare -A PASSWORDS
+for env in "${ENVS[@]}"; do
+  PASSWORDS[${env}]="$(openssl rand -hex 12)"
+  operator stack rm --yes --force --stack "${env}" >/dev/null 2>&1 || true
+  kubectl delete namespace "ra-pipeline-${env}" --ignore-not-found --wait=true >/dev/null
+  printf '%s\n' "# Stand-in for the ${env} cluster: scripts/pipelines.sh." "config:" \
+    "  registry-access:namespace: ra-pipeline-${env}" "  registry-access:createNamespace: true" \
+    >"${REPO}/stacks/Pulumi.${env}.yaml"
+  operator stack init "${env}" --secrets-provider passphrase >/dev/null
+  operator config set --stack "${env}" --path 'registries[0].server' "${REGISTRY_BASIC_HOST}"
+  operator config set --stack "${env}" --path 'registries[0].username' "pipeline-${env}"
+  printf '%s' "${PASSWORDS[${env}]}" | operator config set --stack "${env}" --secret --path 'registries[0].password'
+  printf '%s\n' "${PASSWORDS[${env}]}" | htpasswd -niB "pipeline-${env}" | sed '/^$/d' >>"${REGISTRY_HTPASSWD}"
+done
+git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "Stand-in stacks for this machine"
+
+yaml_block() { sed 's/^/      /' "$1"; }
+umask 077
+{
+  for env in "${ENVS[@]}"; do
+    printf 'KUBECONFIG_%s:\n  type: file\n  values:\n    "*": |\n' "${env^^}"
+    yaml_block "${KUBECONFIG}"
+  done
+  printf 'AWS_CA_BUNDLE:\n  type: file\n  values:\n    "*": |\n'
+  yaml_block "${S3_CA}"
+  printf 'PULUMI_BACKEND_URL: "%s"\nAWS_ACCESS_KEY_ID: "%s"\nAWS_SECRET_ACCESS_KEY: "%s"\nPULUMI_CONFIG_PASSPHRASE: "%s"\n' \
+    "${S3_BACKEND_URL}" "${S3_KEY}" "${S3_SECRET}" "${PULUMI_CONFIG_PASSPHRASE}"
+} >"${REPO}/.gitlab-ci-local-variables.yml"
+umask 022
+# The jobs take these from the variables file, as from GitLab's settings, not from the runner.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_CA_BUNDLE PULUMI_BACKEND_URL
+export PULUMI_SKIP_UPDATE_CHECK=true
+
+# ---------------------------------------------------------------- push to main
+
+run_pipeline push pass --variable CI_PIPELINE_SOURCE=push
+check "up:prod waited for its manual start: no ra-pipeline-prod yet" \
+  bash -c '! kubectl get namespace ra-pipeline-prod >/dev/null 2>&1'
+run_pipeline "push, up:prod started" pass --variable CI_PIPELINE_SOURCE=push --manual up:prod --job up:prod
+for env in "${ENVS[@]}"; do
+  check "${env}: the pull Secret's .dockerconfigjson is byte-identical to kubectl's" secret_is_kubectls "ra-pipeline-${env}" "${env}"
+  check "${env}: a pod with no pull secret of its own pulls ${REGISTRY_IMAGE}" pod_pulls "ra-pipeline-${env}"
+done
+
+# ---------------------------------------------------------------- merge request
+
+git -C "${REPO}" checkout -q -b dev-team-label
+printf '  registry-access:labels:\n    example.org/team: pipelines\n' >>"${REPO}/stacks/Pulumi.dev.yaml"
+git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "Label dev's namespace"
+before="$(fingerprint)"
+run_pipeline "merge request" pass --variable CI_PIPELINE_SOURCE=merge_request_event
+after="$(fingerprint)"
+check "merge request: the bucket's state and the namespaces' objects are untouched" test "${before}" == "${after}"
+check "merge request: dev's preview shows the label it would add" \
+  bash -c "grep -q 'example.org/team' '${REPO}/.gitlab-ci-local/output/preview-dev-kubeconfig-dev.log'"
+git -C "${REPO}" checkout -q main
+
+# ---------------------------------------------------------------- schedule: drift
+
+run_pipeline "schedule, no drift" pass --variable CI_PIPELINE_SOURCE=schedule
+# The seed's command, run by hand after the last up, and a Secret edited in place.
+kubectl patch serviceaccount default -n ra-pipeline-staging -p '{"imagePullSecrets":[{"name":"regcred"}]}' >/dev/null
+prod_secret="$(kubectl get serviceaccount default -n ra-pipeline-prod -o jsonpath='{.imagePullSecrets[0].name}')"
+kubectl patch secret "${prod_secret}" -n ra-pipeline-prod --type merge \
+  -p "{\"data\":{\".dockerconfigjson\":\"$(printf '{"auths":{}}' | base64 -w0)\"}}" >/dev/null
+before="$(fingerprint)"
+run_pipeline "schedule, after kubectl patch" fail --variable CI_PIPELINE_SOURCE=schedule
+after="$(fingerprint)"
+check "drift: the drift jobs changed nothing" test "${before}" == "${after}"
+check "drift: dev passes" bash -c "grep -qE '^ PASS .*drift: \\[dev' '${WORK}/schedule, after kubectl patch.log'"
+for pair in "staging:kubernetes:core/v1:ServiceAccountPatch" "prod:kubernetes:core/v1:Secret"; do
+  env="${pair%%:*}" resource="${pair#*:}"
+  check "drift: ${env} fails naming its ${resource}" \
+    bash -c "grep -qE '^ FAIL .*drift: \\[${env}' '${WORK}/schedule, after kubectl patch.log' &&
+      grep -F '${resource}' '${REPO}/.gitlab-ci-local/output/drift-${env}-kubeconfig-${env}.log' | grep -qE '~|update|\\+-'"
+done
+for env in staging prod; do
+  operator up --yes --skip-preview --stack "${env}" --non-interactive >"${WORK}/repair-${env}.log" 2>&1 ||
+    FAILURES+=("pulumi up of ${env} did not repair the drift; see ${WORK}/repair-${env}.log")
+done
+run_pipeline "schedule, after pulumi up" pass --variable CI_PIPELINE_SOURCE=schedule
+
+check "no password or passphrase in any job's output" no_plaintext_in_logs
+
+printf '%s\n' "pipelines: the job lists, as gitlab-ci-local reported them, and the checks:" "${SUMMARY[@]}"
+if ((${#FAILURES[@]} > 0)); then
+  printf 'pipelines: FAILED: %s\n' "${FAILURES[@]}" >&2
+  exit 1
+fi
+log "all pipelines ran as expected"
