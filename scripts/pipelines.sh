@@ -10,9 +10,10 @@
 #   schedule       the drift job passes; after `kubectl patch serviceaccount` (staging) and an
 #                  edited Secret (prod) it fails naming each; `pulumi up` puts them back and it
 #                  passes again
-# The repository is cloned to a temp dir whose stacks dev, staging and prod are stand-ins on this
-# machine (namespace ra-pipeline-ENV, the local registry, a password generated per run), created
-# on the S3 backend with a random passphrase; variables (three kubeconfig File variables, the
+# The repository is cloned to a temp dir whose stacks dev, staging and prod are the shipped ones
+# made deployable here, as a team makes them its own: the same namespaces, tenants and accounts, the
+# team registry replaced by the local one (a user and password generated per run), every other
+# password generated, credential checks off; created on the S3 backend with a random passphrase; variables (three kubeconfig File variables, the
 # backend, its keys and CA, the passphrase) go in the clone's .gitlab-ci-local-variables.yml, as a
 # team would set them in Settings > CI/CD > Variables. Starts the cluster, registry and backends
 # unless running; stops what it started, destroys the stacks and removes the clone.
@@ -30,6 +31,11 @@ readonly GCL_VERSION=4.75.1
 readonly GCL_DIR="${REGISTRY_ACCESS_CACHE:-${HOME}/.cache/registry-access}/tools/gitlab-ci-local-${GCL_VERSION}"
 readonly GCL="${GCL_DIR}/node_modules/gitlab-ci-local/dist/index.js"
 readonly ENVS=(dev staging prod)
+# Each stack's namespaces, and the config path of its team registry (the local one here).
+declare -Ar NAMESPACES=([dev]="xnat-jobs-dev" [staging]="xnat-jobs-staging" [prod]="xnat-jobs xnat-jobs-gpu")
+declare -Ar TEAM_REGISTRY=([dev]="registries[0]" [staging]="registries[0]" [prod]="sharedRegistries[0]")
+# The stacks' other passwords (Docker Hub, ghcr.io): set to generated values, never used to pull.
+declare -Ar OTHER_PASSWORDS=([dev]="" [staging]="registries[1].password" [prod]="tenants[1].registries[0].password")
 # The remote a GitLab project would have; gitlab-ci-local derives CI_PROJECT_* from it.
 readonly ORIGIN=https://gitlab.example.org/platform/registry-access.git
 
@@ -117,15 +123,14 @@ check() {
   fi
 }
 
-job_log() { cat "${REPO}/.gitlab-ci-local/output/$1.log"; }
 
 # The state in the bucket and the namespaces' objects, for "nothing changed".
 fingerprint() {
   (cd "${S3_BUCKET_DIR}" && find . -type f -not -path './.pulumi/locks/*' -print0 | sort -z | xargs -0 sha256sum)
-  local env
-  for env in "${ENVS[@]}"; do
-    kubectl get namespace "ra-pipeline-${env}" -o jsonpath='{.metadata.resourceVersion}{"\n"}'
-    kubectl get secrets,serviceaccounts -n "ra-pipeline-${env}" \
+  local ns
+  for ns in ${NAMESPACES[*]}; do
+    kubectl get namespace "${ns}" -o jsonpath='{.metadata.resourceVersion}{"\n"}'
+    kubectl get secrets,serviceaccounts -n "${ns}" \
       -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}'
   done
 }
@@ -139,14 +144,16 @@ pod_pulls() {
     kubectl wait -n "${ns}" "pod/${pod}" --for=jsonpath='{.status.phase}'=Succeeded --timeout=120s >/dev/null
 }
 
-# Every pull Secret of NS holds byte for byte what kubectl writes for the same credentials.
+# The default ServiceAccount of NS lists a Secret holding byte for byte what kubectl writes for the
+# local registry's credentials of ENV.
 secret_is_kubectls() {
-  local ns="$1" env="$2" name ours theirs
-  name="$(kubectl get serviceaccount default -n "${ns}" -o jsonpath='{.imagePullSecrets[0].name}')"
-  ours="$(kubectl get secret "${name}" -n "${ns}" -o jsonpath='{.data.\.dockerconfigjson}')"
+  local ns="$1" env="$2" name theirs
   theirs="$(kubectl create secret docker-registry x --docker-server "${REGISTRY_BASIC_HOST}" \
     --docker-username "pipeline-${env}" --docker-password "${PASSWORDS[${env}]}" --dry-run=client -o jsonpath='{.data.\.dockerconfigjson}')"
-  [[ -n "${ours}" && "${ours}" == "${theirs}" ]]
+  for name in $(kubectl get serviceaccount default -n "${ns}" -o jsonpath='{.imagePullSecrets[*].name}'); do
+    [[ "$(kubectl get secret "${name}" -n "${ns}" -o jsonpath='{.data.\.dockerconfigjson}')" == "${theirs}" ]] && return 0
+  done
+  return 1
 }
 
 no_plaintext_in_logs() {
@@ -183,18 +190,22 @@ git -C "${REPO}" checkout -q -B main
 declare -A PASSWORDS
 for env in "${ENVS[@]}"; do
   PASSWORDS[${env}]="$(openssl rand -hex 12)"
-  operator stack rm --yes --force --stack "${env}" >/dev/null 2>&1 || true
-  kubectl delete namespace "ra-pipeline-${env}" --ignore-not-found --wait=true >/dev/null
-  printf '%s\n' "# Stand-in for the ${env} cluster: scripts/pipelines.sh." "config:" \
-    "  registry-access:namespace: ra-pipeline-${env}" "  registry-access:createNamespace: true" \
-    >"${REPO}/stacks/Pulumi.${env}.yaml"
-  operator stack init "${env}" --secrets-provider passphrase >/dev/null
-  operator config set --stack "${env}" --path 'registries[0].server' "${REGISTRY_BASIC_HOST}"
-  operator config set --stack "${env}" --path 'registries[0].username' "pipeline-${env}"
-  printf '%s' "${PASSWORDS[${env}]}" | operator config set --stack "${env}" --secret --path 'registries[0].password'
+  operator stack rm --yes --force --preserve-config --stack "${env}" >/dev/null 2>&1 || true
+  for ns in ${NAMESPACES[${env}]}; do kubectl delete namespace "${ns}" --ignore-not-found --wait=true >/dev/null; done
+  # Under a new passphrase: the shipped ciphertexts are all replaced below.
+  sed -i '/^encryptionsalt:/d' "${REPO}/stacks/Pulumi.${env}.yaml"
+  operator stack init "${env}" --secrets-provider passphrase >/dev/null 2>&1
+  operator config set --stack "${env}" verifyCredentials false
+  team="${TEAM_REGISTRY[${env}]}"
+  operator config set --stack "${env}" --path "${team}.server" "${REGISTRY_BASIC_HOST}"
+  operator config set --stack "${env}" --path "${team}.username" "pipeline-${env}"
+  printf '%s' "${PASSWORDS[${env}]}" | operator config set --stack "${env}" --secret --path "${team}.password"
+  for path in ${OTHER_PASSWORDS[${env}]}; do
+    openssl rand -hex 12 | tr -d '\n' | operator config set --stack "${env}" --secret --path "${path}"
+  done
   printf '%s\n' "${PASSWORDS[${env}]}" | htpasswd -niB "pipeline-${env}" | sed '/^$/d' >>"${REGISTRY_HTPASSWD}"
 done
-git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "Stand-in stacks for this machine"
+git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "The stacks made deployable on this machine"
 
 yaml_block() { sed 's/^/      /' "$1"; }
 umask 077
@@ -216,12 +227,14 @@ export PULUMI_SKIP_UPDATE_CHECK=true
 # ---------------------------------------------------------------- push to main
 
 run_pipeline push pass --variable CI_PIPELINE_SOURCE=push
-check "up:prod waited for its manual start: no ra-pipeline-prod yet" \
-  bash -c '! kubectl get namespace ra-pipeline-prod >/dev/null 2>&1'
+check "up:prod waited for its manual start: no xnat-jobs namespace yet" \
+  bash -c '! kubectl get namespace xnat-jobs >/dev/null 2>&1'
 run_pipeline "push, up:prod started" pass --variable CI_PIPELINE_SOURCE=push --manual up:prod --job up:prod
 for env in "${ENVS[@]}"; do
-  check "${env}: the pull Secret's .dockerconfigjson is byte-identical to kubectl's" secret_is_kubectls "ra-pipeline-${env}" "${env}"
-  check "${env}: a pod with no pull secret of its own pulls ${REGISTRY_IMAGE}" pod_pulls "ra-pipeline-${env}"
+  for ns in ${NAMESPACES[${env}]}; do
+    check "${env}: ${ns}'s pull Secret is byte-identical to kubectl's" secret_is_kubectls "${ns}" "${env}"
+    check "${env}: a pod in ${ns} with no pull secret of its own pulls ${REGISTRY_IMAGE}" pod_pulls "${ns}"
+  done
 done
 
 # ---------------------------------------------------------------- merge request
@@ -234,16 +247,16 @@ run_pipeline "merge request" pass --variable CI_PIPELINE_SOURCE=merge_request_ev
 after="$(fingerprint)"
 check "merge request: the bucket's state and the namespaces' objects are untouched" test "${before}" == "${after}"
 check "merge request: dev's preview shows the label it would add" \
-  bash -c "grep -q 'example.org/team' '${REPO}/.gitlab-ci-local/output/preview-dev-kubeconfig-dev.log'"
+  bash -c "grep -F 'preview: [dev' '${WORK}/merge request.log' | grep -q 'example.org/team'"
 git -C "${REPO}" checkout -q main
 
 # ---------------------------------------------------------------- schedule: drift
 
 run_pipeline "schedule, no drift" pass --variable CI_PIPELINE_SOURCE=schedule
 # The seed's command, run by hand after the last up, and a Secret edited in place.
-kubectl patch serviceaccount default -n ra-pipeline-staging -p '{"imagePullSecrets":[{"name":"regcred"}]}' >/dev/null
-prod_secret="$(kubectl get serviceaccount default -n ra-pipeline-prod -o jsonpath='{.imagePullSecrets[0].name}')"
-kubectl patch secret "${prod_secret}" -n ra-pipeline-prod --type merge \
+kubectl patch serviceaccount default -n xnat-jobs-staging -p '{"imagePullSecrets":[{"name":"regcred"}]}' >/dev/null
+prod_secret="$(kubectl get serviceaccount default -n xnat-jobs -o jsonpath='{.imagePullSecrets[0].name}')"
+kubectl patch secret "${prod_secret}" -n xnat-jobs --type merge \
   -p "{\"data\":{\".dockerconfigjson\":\"$(printf '{"auths":{}}' | base64 -w0)\"}}" >/dev/null
 before="$(fingerprint)"
 run_pipeline "schedule, after kubectl patch" fail --variable CI_PIPELINE_SOURCE=schedule
@@ -254,7 +267,7 @@ for pair in "staging:kubernetes:core/v1:ServiceAccountPatch" "prod:kubernetes:co
   env="${pair%%:*}" resource="${pair#*:}"
   check "drift: ${env} fails naming its ${resource}" \
     bash -c "grep -qE '^ FAIL .*drift: \\[${env}' '${WORK}/schedule, after kubectl patch.log' &&
-      grep -F '${resource}' '${REPO}/.gitlab-ci-local/output/drift-${env}-kubeconfig-${env}.log' | grep -qE '~|update|\\+-'"
+      grep -F 'drift: [${env}' '${WORK}/schedule, after kubectl patch.log' | grep -F '${resource}' | grep -qE '~|update|\\+-'"
 done
 for env in staging prod; do
   operator up --yes --skip-preview --stack "${env}" --non-interactive >"${WORK}/repair-${env}.log" 2>&1 ||
