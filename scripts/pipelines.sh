@@ -35,6 +35,8 @@ readonly ENVS=(dev staging prod)
 declare -Ar NAMESPACES=([dev]="xnat-jobs-dev" [staging]="xnat-jobs-staging" [prod]="xnat-jobs xnat-jobs-gpu")
 declare -Ar TEAM_REGISTRY=([dev]="registries[0]" [staging]="registries[0]" [prod]="sharedRegistries[0]")
 # The stacks' other passwords (Docker Hub, ghcr.io): set to generated values, never used to pull.
+# The team registry entry's email, where the stack gives one (kubectl's --docker-email).
+declare -Ar TEAM_EMAIL=([dev]="" [staging]="" [prod]="xnat-ops@example.org")
 declare -Ar OTHER_PASSWORDS=([dev]="" [staging]="registries[1].password" [prod]="tenants[1].registries[0].password")
 # The remote a GitLab project would have; gitlab-ci-local derives CI_PROJECT_* from it.
 readonly ORIGIN=https://gitlab.example.org/platform/registry-access.git
@@ -152,7 +154,8 @@ pod_pulls() {
 secret_is_kubectls() {
   local ns="$1" env="$2" name theirs
   theirs="$(kubectl create secret docker-registry x --docker-server "${REGISTRY_BASIC_HOST}" \
-    --docker-username "pipeline-${env}" --docker-password "${PASSWORDS[${env}]}" --dry-run=client -o jsonpath='{.data.\.dockerconfigjson}')"
+    --docker-username "pipeline-${env}" --docker-password "${PASSWORDS[${env}]}" \
+    ${TEAM_EMAIL[${env}]:+--docker-email "${TEAM_EMAIL[${env}]}"} --dry-run=client -o jsonpath='{.data.\.dockerconfigjson}')"
   for name in $(kubectl get serviceaccount default -n "${ns}" -o jsonpath='{.imagePullSecrets[*].name}'); do
     [[ "$(kubectl get secret "${name}" -n "${ns}" -o jsonpath='{.data.\.dockerconfigjson}')" == "${theirs}" ]] && return 0
   done
@@ -187,7 +190,10 @@ S3_KEY="${AWS_ACCESS_KEY_ID}" S3_SECRET="${AWS_SECRET_ACCESS_KEY}" S3_CA="${AWS_
 PULUMI_CONFIG_PASSPHRASE="$(openssl rand -hex 16)"
 export PULUMI_CONFIG_PASSPHRASE
 
+[[ -d "${ROOT}/node_modules" ]] || die "no node_modules in ${ROOT}; run: source scripts/setup.sh"
 git clone -q "${ROOT}" "${REPO}"
+# For the operator's own CLI runs in the clone (untracked, so the jobs' copies do not get it).
+ln -s "${ROOT}/node_modules" "${REPO}/node_modules"
 git -C "${REPO}" remote set-url origin "${ORIGIN}"
 git -C "${REPO}" checkout -q -B main
 declare -A PASSWORDS
