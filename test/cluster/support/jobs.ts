@@ -50,8 +50,13 @@ export async function runImageJob(ns: string, image: string, { serviceAccountNam
             const waiting = pods.items[0]?.status.containerStatuses?.[0]?.state.waiting?.reason;
             return waiting === "ImagePullBackOff" ? ("pull-failed" as const) : undefined;
         },
-        120000,
-    );
+        // A new namespace's first pod may wait for the Job controller's retry backoff.
+        240000,
+    ).catch(async (err: unknown) => {
+        // What the Job, its pods and their events looked like at the deadline, for the next look.
+        const state = await kubectl(["get", "job,pods,events", "-n", ns, "-o", "wide"]).catch((e: unknown) => String(e));
+        throw new Error(`${String(err)}\n${state}`);
+    });
     const seconds = (Date.now() - start) / 1000;
     const pod = (await kubectl(["get", "pods", "-n", ns, "-l", `job-name=${name}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
     const events = (
