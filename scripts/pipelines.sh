@@ -76,18 +76,18 @@ operator() {
     AWS_SECRET_ACCESS_KEY="${S3_SECRET}" AWS_CA_BUNDLE="${S3_CA}" pulumi "$@")
 }
 
-# start NAME: scripts/local-NAME.sh up unless it runs already; prints its env file (or kubeconfig).
+# start NAME: scripts/local-NAME.sh up unless it runs already; sets SERVER_PATH to its env file (or
+# kubeconfig). Not in a $(...) subshell, so that STARTED keeps what this run must stop.
 start() {
-  local probe=env
+  local probe=env path
   [[ "$1" == cluster ]] && probe=kubeconfig
-  local path
   if path="$(scripts/"local-$1.sh" "${probe}" 2>/dev/null)" && [[ -s "${path}" ]] &&
     { [[ "$1" != cluster ]] || KUBECONFIG="${path}" kubectl get --raw /readyz >/dev/null 2>&1; }; then
-    echo "${path}"
+    SERVER_PATH="${path}"
     return
   fi
   STARTED+=("$1")
-  (unset KUBECONFIG && scripts/"local-$1.sh" up | tail -1)
+  SERVER_PATH="$(unset KUBECONFIG && scripts/"local-$1.sh" up | tail -1)"
 }
 
 # ---------------------------------------------------------------- pipelines
@@ -180,12 +180,14 @@ if [[ ! -f "${GCL}" ]]; then
   run_quiet npm install --prefix "${GCL_DIR}" --no-audit --no-fund --no-save "gitlab-ci-local@${GCL_VERSION}"
 fi
 
-KUBECONFIG="$(start cluster)"
-export KUBECONFIG
+start cluster
+export KUBECONFIG="${SERVER_PATH}"
+start registry
 # shellcheck disable=SC1090 # written by the scripts
-source "$(start registry)"
+source "${SERVER_PATH}"
+start backends
 # shellcheck disable=SC1090
-source "$(start backends)"
+source "${SERVER_PATH}"
 S3_KEY="${AWS_ACCESS_KEY_ID}" S3_SECRET="${AWS_SECRET_ACCESS_KEY}" S3_CA="${AWS_CA_BUNDLE}"
 PULUMI_CONFIG_PASSPHRASE="$(openssl rand -hex 16)"
 export PULUMI_CONFIG_PASSPHRASE
