@@ -169,7 +169,8 @@ function githubJobRunsOn(job: GithubJob, event: GithubEvent): boolean {
     const cond = job.if ?? "";
     const named = (op: string) => [...cond.matchAll(new RegExp(`github\\.event_name\\s*${op}\\s*'([a-z_]+)'`, "g"))].map((m) => m[1]);
     if (named("!=").includes(event)) return false;
-    if (named("==").length > 0) return named("==").includes(event);
+    const only = named("==");
+    if (only.length > 0) return only.includes(event);
     if (/github\.ref\s*==\s*'refs\/heads\/main'/.test(cond)) return event === "push";
     return true;
 }
