@@ -135,9 +135,9 @@ for (const backend of loadBackends()) {
                 const runs = await Promise.all([0, 1].map(() => stack.cli(["up", "--yes", "--skip-preview"])));
                 const ms = Date.now() - t0;
                 const after = await history(stack);
-                const won = runs.filter((r) => r.code === 0).length;
-                const locked = runs.filter((r) => r.code !== 0 && LOCKED.test(r.output)).length;
-                const vanished = runs.filter((r) => r.code !== 0 && !LOCKED.test(r.output) && LOCK_VANISHED.test(r.output)).length;
+                const outcomes = runs.map((r) => (r.code === 0 ? "ran" : LOCKED.test(r.output) ? "locked" : LOCK_VANISHED.test(r.output) ? "vanished" : "other"));
+                const count = (o: string) => outcomes.filter((x) => x === o).length;
+                const [won, locked, vanished] = [count("ran"), count("locked"), count("vanished")];
                 rounds.push(`round ${round}: ${won} ran, ${locked} stopped at the lock${vanished ? `, ${vanished} stopped reading a lock file deleted meanwhile` : ""} (${ms} ms)`);
                 // Every run either completed or stopped in the lock check: nothing else went wrong.
                 assert.equal(won + locked + vanished, 2, `round ${round}: ${runs.map((r) => r.output).join("\n---\n")}`);
