@@ -78,6 +78,7 @@ export = reported(async () => {
                 registries: tenant.registries,
                 serviceAccounts: tenant.serviceAccounts,
                 keepPullSecrets: tenant.keepPullSecrets,
+                combinedPullSecret: config.combinedPullSecret,
                 credentialRotation: tenant.credentialRotation,
                 // Per stack, so two stacks patching one ServiceAccount conflict visibly instead
                 // of silently overwriting each other's list.
@@ -91,7 +92,7 @@ export = reported(async () => {
     // Known from the config, so exported as plain values rather than Outputs (docs/benchmarks.md).
     const summaries = config.tenants.map((t) => ({
         namespace: t.namespace,
-        pullSecretNames: t.registries.map((r) => r.secretName),
+        pullSecretNames: config.combinedPullSecret !== undefined ? [config.combinedPullSecret] : t.registries.map((r) => r.secretName),
         serviceAccounts: t.serviceAccounts,
         ...(t.containerService ? { containerServiceAccount: t.containerService.serviceAccount } : {}),
     }));

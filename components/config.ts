@@ -88,6 +88,8 @@ export interface StackConfig {
     caBundle?: string;
     /** What the program does when tenants' pulled images are not kept apart on shared nodes. */
     imageIsolation: "warn" | "require" | "off";
+    /** One Secret of this name per namespace, holding every registry, instead of one per registry. */
+    combinedPullSecret?: string;
 }
 
 /** One thing wrong with the config: where, what, and how to fix it. */
@@ -143,6 +145,7 @@ const FIX: Record<string, string> = {
     apiServer: "set the https:// URL XNAT reaches the API server at: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",
     serviceAccount: "set a DNS-1123 subdomain other than default and the serviceAccounts, or remove it for xnat-container-service",
     tokenRotation: "set any string; change it to replace the Container Service's token",
+    combinedPullSecret: "set a DNS-1123 subdomain (e.g. regcred) to put every registry into one Secret of that name, or remove it for a Secret per registry",
 };
 
 // `pulumi config set` writes plain values as strings ("false", "40"), in stack files and, with
@@ -258,6 +261,10 @@ const stackSchema = z.strictObject({
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
         .optional(),
+    combinedPullSecret: z
+        .string()
+        .refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))
+        .optional(),
 });
 
 type RawRegistry = z.infer<typeof registrySchema>;
@@ -269,7 +276,7 @@ export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
-const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation"]);
+const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:
@@ -354,6 +361,7 @@ function toStackConfig(data: RawStack): StackConfig {
         verifyCredentials: data.verifyCredentials ?? false,
         imageIsolation: data.imageIsolation ?? "warn",
         ...(data.caBundle !== undefined ? { caBundle: data.caBundle } : {}),
+        ...(data.combinedPullSecret !== undefined ? { combinedPullSecret: data.combinedPullSecret } : {}),
     };
 }
 
@@ -528,6 +536,7 @@ function crossProblems(raw: unknown): Problem[] {
         return []; // the schema reports it
     }
     const problems: Problem[] = [];
+    const combined = typeof top.combinedPullSecret === "string" ? top.combinedPullSecret : undefined;
     const shared = entriesAt(top.sharedRegistries, "sharedRegistries", true);
     const tenants: TenantEntry[] = [
         ...(top.namespace !== undefined ? [{ path: "", value: top }] : []),
@@ -585,12 +594,15 @@ function crossProblems(raw: unknown): Problem[] {
                 });
             }
         }
-        problems.push(...duplicateProblems(registries, tenant.path));
-        problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets")));
+        problems.push(...duplicateProblems(registries, tenant.path, combined));
+        problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets"), combined));
         problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
         problems.push(...containerServiceProblems(tenant.value, at("containerService")));
     }
     problems.push(...generatedUsernameProblems(shared, tenants));
+    if (combined !== undefined) {
+        problems.push(...combinedSecretNameProblems([...shared, ...tenants.flatMap((t) => t.own)], combined));
+    }
     // Shared entries are checked once here, whatever the number of tenants.
     for (const entry of [...shared, ...tenants.flatMap((t) => t.own)]) {
         problems.push(...credentialProblems(entry));
@@ -662,8 +674,11 @@ function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): 
     return problems;
 }
 
-/** Duplicate servers and Secret names among one tenant's registries (shared ones included). */
-function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[] {
+/**
+ * Duplicate servers and Secret names among one tenant's registries (shared ones included). With
+ * a combined Secret, servers must still differ (`auths` is a map); names do not matter.
+ */
+function duplicateProblems(registries: RawEntry[], tenantPath: string, combined: string | undefined): Problem[] {
     const problems: Problem[] = [];
     const servers = new Map<string | undefined, string>();
     const names = new Map<string, string>();
@@ -672,12 +687,16 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string): Problem[
         const key = entryServer(value)?.key;
         const firstServer = servers.get(key);
         if (firstServer !== undefined) {
-            problems.push({ path: `${path}.server`, message: `is the same registry as ${firstServer}.server${inTenant}`, fix: "merge the two entries; one Secret per registry" });
+            problems.push({
+                path: `${path}.server`,
+                message: `is the same registry as ${firstServer}.server${inTenant}`,
+                fix: combined === undefined ? "merge the two entries; one Secret per registry" : "merge the two entries; one entry per registry in the combined Secret",
+            });
         } else if (key !== undefined) {
             servers.set(key, path);
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
-        const name = firstServer !== undefined && value.secretName === undefined ? undefined : entrySecretName(value);
+        const name = combined !== undefined || (firstServer !== undefined && value.secretName === undefined) ? undefined : entrySecretName(value);
         if (name !== undefined && isDns1123Subdomain(name)) {
             const first = names.get(name);
             if (first !== undefined) {
@@ -709,11 +728,11 @@ function uniqueListProblems(list: unknown, path: string): Problem[] {
 }
 
 /** Kept pull secrets must be other tools' Secrets, not this stack's own. */
-function keepListProblems(list: unknown, registries: RawEntry[], path: string): Problem[] {
+function keepListProblems(list: unknown, registries: RawEntry[], path: string, combined: string | undefined): Problem[] {
     if (!Array.isArray(list)) {
         return [];
     }
-    const own = new Set(registries.map(({ value }) => entrySecretName(value)));
+    const own = new Set(combined !== undefined ? [combined] : registries.map(({ value }) => entrySecretName(value)));
     return [
         ...uniqueListProblems(list, path),
         ...list.flatMap((v, i) =>
@@ -724,6 +743,21 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string): 
     ];
 }
 
+
+/** With one combined Secret, a registry's own secretName would name nothing: it is refused, not ignored. */
+function combinedSecretNameProblems(entries: RawEntry[], combined: string): Problem[] {
+    return entries.flatMap(({ path, value }) =>
+        value.secretName === undefined
+            ? []
+            : [
+                  {
+                      path: `${path}.secretName`,
+                      message: `names no Secret: combinedPullSecret puts every registry into the Secret '${combined}'`,
+                      fix: "remove it, or remove combinedPullSecret for a Secret per registry",
+                  },
+              ],
+    );
+}
 
 /** The Container Service's account is created by the stack: it cannot be one the stack patches. */
 function containerServiceProblems(tenant: Record<string, unknown>, path: string): Problem[] {

@@ -36,11 +36,8 @@ export function basicAuth(username: string, password: string): string {
     return Buffer.from(`${username}:${password}`.toWellFormed(), "utf8").toString("base64");
 }
 
-/**
- * The `.dockerconfigjson` document for one registry, as kubectl writes it: every entry field is
- * `omitempty`, so an empty one is left out.
- */
-export function dockerConfigJson(cred: DockerCredential): string {
+/** One entry under `auths`, `"SERVER":{...}`, as kubectl writes it: every field is `omitempty`. */
+function authsEntry(cred: DockerCredential): string {
     const entry: [string, string | undefined][] = [
         ["username", cred.username],
         ["password", cred.password],
@@ -48,10 +45,24 @@ export function dockerConfigJson(cred: DockerCredential): string {
         ["auth", basicAuth(cred.username, cred.password)],
     ];
     const fields = entry.filter(([, value]) => value).map(([key, value]) => `"${key}":${goJsonString(value!)}`);
-    return `{"auths":{${goJsonString(cred.server)}:{${fields.join(",")}}}}`;
+    return `${goJsonString(cred.server)}:{${fields.join(",")}}`;
+}
+
+/**
+ * The `.dockerconfigjson` document: for one registry exactly what kubectl writes; for several,
+ * each entry as kubectl writes its one, in the order Go's encoder writes a map's keys (sorted
+ * by their bytes), which is what kubectl would write for the same `auths` map.
+ */
+export function dockerConfigJson(...creds: DockerCredential[]): string {
+    const servers = new Set(creds.map((c) => c.server));
+    if (servers.size !== creds.length) {
+        throw new Error("a docker config holds one entry per server");
+    }
+    const sorted = [...creds].sort((a, b) => Buffer.compare(Buffer.from(a.server), Buffer.from(b.server)));
+    return `{"auths":{${sorted.map(authsEntry).join(",")}}}`;
 }
 
 /** The Secret's `data` value: base64 of the document's UTF-8 bytes. */
-export function dockerConfigData(cred: DockerCredential): string {
-    return Buffer.from(dockerConfigJson(cred), "utf8").toString("base64");
+export function dockerConfigData(...creds: DockerCredential[]): string {
+    return Buffer.from(dockerConfigJson(...creds), "utf8").toString("base64");
 }

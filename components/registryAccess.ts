@@ -48,6 +48,12 @@ export interface RegistryAccessArgs {
     protectNamespace?: boolean;
     /** One Secret per registry, all listed in each ServiceAccount's imagePullSecrets. */
     registries: PullSecretArgs[];
+    /**
+     * Put every registry into one Secret of this name instead (one entry per registry under
+     * `auths`, each as kubectl writes it); the registries' `secretName`s then only name their
+     * generated passwords. One Secret per namespace whatever the number of registries.
+     */
+    combinedPullSecret?: string;
     /** The ServiceAccounts whose pods get the pull secrets. @default ["default"] */
     serviceAccounts?: string[];
     /**
@@ -123,8 +129,9 @@ export class RegistryAccess extends pulumi.ComponentResource {
         // cannot contain: no two namespaces' children can collide (with "-", namespace "x" and
         // Secret "y-z" would name the same resource as namespace "x-y" and Secret "z").
         const generated: Record<string, pulumi.Output<GeneratedCredential>> = {};
-        const secrets = args.registries.map((registry) => {
-            let dockerConfig: pulumi.Output<string>;
+        // Each registry's password, secret: a plain one made secret at once, a generated one from
+        // its RandomPassword.
+        const passwords = args.registries.map((registry): pulumi.Input<string> => {
             if (registry.generatePassword) {
                 const random_ = new random.RandomPassword(
                     `${name}/${registry.secretName}`,
@@ -139,7 +146,6 @@ export class RegistryAccess extends pulumi.ComponentResource {
                 // The provider marks these secret in state; mark them here too so every value
                 // derived from them stays secret in this program as well.
                 const password = pulumi.secret(random_.result);
-                dockerConfig = password.apply((pw) => dockerConfigData({ ...registry, password: pw }));
                 generated[registry.secretName] = pulumi.secret(
                     pulumi.all([password, random_.bcryptHash]).apply(([pw, hash]) => ({
                         server: registry.server,
@@ -148,31 +154,36 @@ export class RegistryAccess extends pulumi.ComponentResource {
                         htpasswd: `${registry.username}:${hash}`,
                     })),
                 );
-            } else {
-                // A plain password is made secret at once; an Output one stays inside Outputs.
-                const password = registry.password;
-                if (password === undefined) {
-                    throw new Error(`registry ${registry.secretName} has neither a password nor generatePassword`);
-                }
-                dockerConfig =
-                    typeof password === "string"
-                        ? pulumi.secret(dockerConfigData({ ...registry, password }))
-                        : pulumi.secret(password).apply((pw) => dockerConfigData({ ...registry, password: pw }));
+                return password;
             }
+            if (registry.password === undefined) {
+                throw new Error(`registry ${registry.secretName} has neither a password nor generatePassword`);
+            }
+            return registry.password;
+        });
+        const pullSecret = (secretName: string, registries: PullSecretArgs[], pws: pulumi.Input<string>[]) => {
+            // Known passwords make the document at once; any Output one inside Outputs.
+            const dockerConfig = pws.every((pw) => typeof pw === "string")
+                ? pulumi.secret(dockerConfigData(...registries.map((r, i) => ({ ...r, password: pws[i] as string }))))
+                : pulumi.secret(pulumi.all(pws)).apply((known) => dockerConfigData(...registries.map((r, i) => ({ ...r, password: known[i] }))));
             return new k8s.core.v1.Secret(
-                `${name}/${registry.secretName}`,
+                `${name}/${secretName}`,
                 {
-                    metadata: { name: registry.secretName, namespace },
+                    metadata: { name: secretName, namespace },
                     type: "kubernetes.io/dockerconfigjson",
-                    data: {
-                        ".dockerconfigjson": dockerConfig,
-                    },
+                    data: { ".dockerconfigjson": dockerConfig },
                 },
                 inNamespace,
             );
-        });
+        };
+        const combined = args.combinedPullSecret;
+        const secrets =
+            combined !== undefined
+                ? [pullSecret(combined, args.registries, passwords)]
+                : args.registries.map((registry, i) => pullSecret(registry.secretName, [registry], [passwords[i]]));
+        const pullSecretNames = combined !== undefined ? [combined] : args.registries.map((r) => r.secretName);
 
-        const imagePullSecrets = [...args.registries.map((r) => r.secretName), ...(args.keepPullSecrets ?? [])].map(
+        const imagePullSecrets = [...pullSecretNames, ...(args.keepPullSecrets ?? [])].map(
             (secretName) => ({ name: secretName }),
         );
         const serviceAccounts = args.serviceAccounts ?? ["default"];
@@ -210,7 +221,6 @@ export class RegistryAccess extends pulumi.ComponentResource {
 
         // Known values are registered as plain values: every Output costs the SDK promises and
         // bookkeeping, which adds up over hundreds of namespaces (docs/benchmarks.md).
-        const pullSecretNames = args.registries.map((r) => r.secretName);
         this.namespace = namespace;
         this.pullSecretNames = pulumi.output(pullSecretNames);
         this.serviceAccounts = pulumi.output(serviceAccounts);

@@ -28,6 +28,33 @@ describe("dockerConfigJson", () => {
         });
     }
 
+    it("puts several registries under one auths, each entry exactly as kubectl writes its one, in Go's map order", async () => {
+        // Config order is not byte order: "/" (0x2f) sorts before ":" (0x3a), "h" before "r".
+        const creds: DockerCredential[] = [
+            { server: "reg.example.org:5000", username: "a<b", password: "p\u2028:1" },
+            { server: "reg.example.org/team", username: "jürgen", password: "🔑", email: "j@example.org" },
+            { server: DOCKER_HUB_SERVER, username: "lab", password: "tok" },
+            { server: "reg.example.org", username: "u", password: "x" },
+        ];
+        const entries = new Map<string, string>();
+        for (const cred of creds) {
+            const one = (await kubectlDockerConfig(cred)).toString("utf8");
+            assert.ok(one.startsWith('{"auths":{') && one.endsWith("}}"), one);
+            entries.set(cred.server, one.slice('{"auths":{'.length, -"}}".length));
+        }
+        const order = [DOCKER_HUB_SERVER, "reg.example.org", "reg.example.org/team", "reg.example.org:5000"];
+        const expected = `{"auths":{${order.map((s) => entries.get(s)).join(",")}}}`;
+        assert.equal(dockerConfigJson(...creds), expected);
+        assert.equal(dockerConfigData(...creds), Buffer.from(expected, "utf8").toString("base64"));
+        // One registry is the single-entry document kubectl writes, whichever way it is called.
+        assert.equal(dockerConfigJson(creds[0]), `{"auths":{${entries.get(creds[0].server)}}}`);
+    });
+
+    it("refuses two entries for one server (auths is a map)", () => {
+        const cred = { server: "r", username: "u", password: "p" };
+        assert.throws(() => dockerConfigJson(cred, { ...cred, username: "v" }), /one entry per server/);
+    });
+
     it("escapes the characters Go escapes and JSON.stringify does not", () => {
         const json = dockerConfigJson({ server: "r", username: "u", password: "<>&\u2028\u2029" });
         assert.ok(json.includes(String.raw`"password":"\u003c\u003e\u0026\u2028\u2029"`), json);
