@@ -40,33 +40,61 @@ export type Kubectl = (args: string[], input?: string) => Promise<KubectlResult>
 /** kubectl's own error line, without its "error: " prefix or a usage dump. */
 const kubectlError = (r: KubectlResult) => (r.stderr.split("\n").find((l) => l.trim() !== "") ?? `exit ${r.code}`).replace(/^error: /, "").trim();
 
-/** The probe pod: a tagged image (the default policy is IfNotPresent), no pull policy, no secrets. */
-function probePod(namespace: string, server: string): string {
-    const registry = serverKey(server) ?? "registry.invalid";
-    return JSON.stringify({
+const probeRegistry = (server: string) => serverKey(server) ?? "registry.invalid";
+
+/**
+ * The probe pod: a tagged image (the default policy is IfNotPresent), no pull policy, no secrets.
+ * Named when it is one of a batch, so that kubectl's output tells whose answer is whose.
+ */
+function probePod(namespace: string, server: string, name?: string): Record<string, unknown> {
+    return {
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { generateName: "registry-access-isolation-probe-", namespace },
+        metadata: { ...(name ? { name } : { generateName: "registry-access-isolation-probe-" }), namespace },
         spec: {
             automountServiceAccountToken: false,
-            containers: [{ name: "probe", image: `${registry}/registry-access-isolation-probe:dry-run` }],
+            containers: [{ name: "probe", image: `${probeRegistry(server)}/registry-access-isolation-probe:dry-run` }],
         },
-    });
+    };
 }
 
 type AdmissionAnswer = { isolated: true; by: string } | { isolated: false } | { unknown: string };
 
-async function askAdmission(kubectl: Kubectl, probe: IsolationProbe, namespaceExists: boolean): Promise<AdmissionAnswer> {
-    // A namespace this stack has yet to create: cluster-wide admission answers the same in default.
-    const where = namespaceExists ? probe.namespace : "default";
-    const r = await kubectl(["create", "--dry-run=server", "-o", "json", "-f", "-"], probePod(where, probe.server));
+const fromPolicy = (policy: string | undefined): AdmissionAnswer =>
+    policy === "Always" ? { isolated: true, by: "admission sets imagePullPolicy: Always (AlwaysPullImages)" } : { isolated: false };
+
+/** One probe on its own: its answer, or admission's refusal or kubectl's error quoted. */
+async function askAdmission(kubectl: Kubectl, where: string, server: string): Promise<AdmissionAnswer> {
+    const r = await kubectl(["create", "--dry-run=server", "-o", "json", "-f", "-"], JSON.stringify(probePod(where, server)));
     if (r.code !== 0) {
         const error = kubectlError(r);
         // A refusal from an admission plugin or policy names it; anything else is the cluster not answering.
         return /denied|admission|policy/i.test(error) ? { isolated: true, by: `admission refuses the pod (${error})` } : { unknown: `the dry run failed: ${error}` };
     }
-    const policy = (JSON.parse(r.stdout) as { spec?: { containers?: { imagePullPolicy?: string }[] } }).spec?.containers?.[0]?.imagePullPolicy;
-    return policy === "Always" ? { isolated: true, by: "admission sets imagePullPolicy: Always (AlwaysPullImages)" } : { isolated: false };
+    return fromPolicy((JSON.parse(r.stdout) as { spec?: { containers?: { imagePullPolicy?: string }[] } }).spec?.containers?.[0]?.imagePullPolicy);
+}
+
+/**
+ * Every (namespace, registry) probe in one kubectl: a process per namespace cost about 0.2 s of
+ * CPU each, which at hundreds of tenants was a large part of a preview (docs/benchmarks.md).
+ * A probe missing from the answers (refused, or failed) is asked again alone, for its reason.
+ */
+async function askAdmissionAll(kubectl: Kubectl, targets: { where: string; server: string }[]): Promise<AdmissionAnswer[]> {
+    const name = (i: number) => `registry-access-isolation-probe-${i}`;
+    const list = { apiVersion: "v1", kind: "List", items: targets.map((t, i) => probePod(t.where, t.server, name(i))) };
+    const r = await kubectl(["create", "--dry-run=server", "-o", 'jsonpath={.metadata.name} {.spec.containers[0].imagePullPolicy}{"\\n"}', "-f", "-"], JSON.stringify(list));
+    const policies = new Map(
+        r.stdout
+            .split("\n")
+            .map((line) => line.trim().split(" "))
+            .filter((fields) => fields.length === 2)
+            .map(([pod, policy]) => [pod, policy] as const),
+    );
+    const answers: AdmissionAnswer[] = [];
+    for (const [i, t] of targets.entries()) {
+        answers.push(policies.has(name(i)) ? fromPolicy(policies.get(name(i))) : await askAdmission(kubectl, t.where, t.server));
+    }
+    return answers;
 }
 
 type KubeletAnswer = { isolated: true } | { isolated: false; nodes: string[] } | { unknown: string };
@@ -104,10 +132,17 @@ export async function imageIsolation(probes: IsolationProbe[], kubectl: Kubectl)
         return probes.map((p) => ({ namespace: p.namespace, unknown: why }));
     }
     const namespaces = new Set(existing.stdout.split(/\s+/));
+    // A namespace this stack has yet to create: cluster-wide admission answers the same in default,
+    // so new namespaces with the same registry are one probe.
+    const targetOf = (p: IsolationProbe) => ({ where: namespaces.has(p.namespace) ? p.namespace : "default", server: p.server });
+    const keyOf = (t: { where: string; server: string }) => `${t.where}\n${probeRegistry(t.server)}`;
+    const targets = new Map(probes.map((p) => [keyOf(targetOf(p)), targetOf(p)]));
+    const admissionAnswers = await askAdmissionAll(kubectl, [...targets.values()]);
+    const admissionOf = new Map([...targets.keys()].map((key, i) => [key, admissionAnswers[i]]));
     let kubelets: KubeletAnswer | undefined;
     const answers: IsolationAnswer[] = [];
     for (const probe of probes) {
-        const admission = await askAdmission(kubectl, probe, namespaces.has(probe.namespace));
+        const admission = admissionOf.get(keyOf(targetOf(probe)))!;
         if ("unknown" in admission) {
             answers.push({ namespace: probe.namespace, unknown: admission.unknown });
             continue;

@@ -16,7 +16,7 @@ const fail = (stderr: string): KubectlResult => ({ code: 1, stdout: "", stderr }
 const configz = (gate: boolean, policy?: string) => ok(JSON.stringify({ kubeletconfig: { featureGates: gate ? { KubeletEnsureSecretPulledImages: true } : {}, ...(policy ? { imagePullCredentialsVerificationPolicy: policy } : {}) } }));
 
 /** A cluster as kubectl sees it: its namespaces, what admission does to the probe pod, each node's kubelet. */
-function cluster(opts: { namespaces?: string[]; pullPolicy?: string; refuse?: string; nodes?: Record<string, KubectlResult>; down?: string }) {
+function cluster(opts: { namespaces?: string[]; pullPolicy?: string; refuse?: string; refuseIn?: string[]; nodes?: Record<string, KubectlResult>; down?: string }) {
     const calls: { args: string[]; input?: string }[] = [];
     const kubectl: Kubectl = async (args, input) => {
         calls.push({ args, input });
@@ -27,12 +27,20 @@ function cluster(opts: { namespaces?: string[]; pullPolicy?: string; refuse?: st
             return ok((opts.namespaces ?? []).join(" "));
         }
         if (args[0] === "create") {
-            const pod = JSON.parse(input!) as { spec: { containers: { imagePullPolicy?: string }[] } };
-            if (opts.refuse) {
-                return fail(opts.refuse);
+            type Pod = { metadata: { name?: string; namespace: string }; spec: { containers: { imagePullPolicy?: string }[] } };
+            const doc = JSON.parse(input!) as Pod | { kind: "List"; items: Pod[] };
+            const refused = (pod: Pod) => opts.refuse !== undefined && (opts.refuseIn === undefined || opts.refuseIn.includes(pod.metadata.namespace));
+            if (!("items" in doc)) {
+                if (refused(doc)) {
+                    return fail(opts.refuse!);
+                }
+                doc.spec.containers[0].imagePullPolicy = opts.pullPolicy ?? "IfNotPresent";
+                return ok(JSON.stringify(doc));
             }
-            pod.spec.containers[0].imagePullPolicy = opts.pullPolicy ?? "IfNotPresent";
-            return ok(JSON.stringify(pod));
+            // As kubectl does with a List: every item tried, a line per created one, errors on stderr, exit 1 if any failed.
+            const lines = doc.items.filter((pod) => !refused(pod)).map((pod) => `${pod.metadata.name} ${opts.pullPolicy ?? "IfNotPresent"}\n`);
+            const failed = doc.items.filter(refused).length;
+            return { code: failed ? 1 : 0, stdout: lines.join(""), stderr: failed ? `${opts.refuse}\n`.repeat(failed) : "" };
         }
         if (args[0] === "get" && args[1] === "nodes") {
             return ok(Object.keys(opts.nodes ?? {}).join(" "));
@@ -64,8 +72,10 @@ describe("image isolation: what the cluster's answers mean", () => {
         const c = cluster({ namespaces: ["team-a"], pullPolicy: "Always" });
         await imageIsolation(probes, c.kubectl);
         const creates = c.calls.filter((x) => x.args[0] === "create");
-        assert.ok(creates.every((x) => x.args.includes("--dry-run=server")));
-        const pods = creates.map((x) => JSON.parse(x.input!) as { metadata: { namespace: string }; spec: Record<string, unknown> & { containers: Record<string, unknown>[] } });
+        assert.equal(creates.length, 1, "one kubectl for every probe");
+        assert.ok(creates[0].args.includes("--dry-run=server"));
+        type Pod = { metadata: { namespace: string }; spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+        const pods = (JSON.parse(creates[0].input!) as { kind: string; items: Pod[] }).items;
         assert.deepEqual(
             pods.map((p) => [p.metadata.namespace, p.spec.containers[0].image]),
             [
@@ -79,6 +89,24 @@ describe("image isolation: what the cluster's answers mean", () => {
             assert.equal(p.spec.imagePullSecrets, undefined);
             assert.equal(p.spec.automountServiceAccountToken, false);
         }
+    });
+
+    it("asks every namespace in one kubectl; new namespaces with one registry are one probe; a refused one is asked again alone", async () => {
+        const many = Array.from({ length: 300 }, (_, i) => ({ namespace: `team-${i}`, server: "registry.example.org" }));
+        const fresh = cluster({ namespaces: ["default"], pullPolicy: "Always" });
+        assert.ok((await imageIsolation(many, fresh.kubectl)).every((a) => "isolated" in a && a.isolated));
+        const batch = fresh.calls.filter((x) => x.args[0] === "create");
+        assert.equal(batch.length, 1);
+        assert.equal((JSON.parse(batch[0].input!) as { items: unknown[] }).items.length, 1, "300 new namespaces, one registry: one probe in default");
+
+        const existing = many.slice(0, 3).map((p) => p.namespace);
+        const c = cluster({ namespaces: existing, refuse: 'Error from server (Forbidden): admission webhook "pull-policy" denied the request', refuseIn: ["team-1"], nodes: { n1: configz(false) } });
+        const answers = await imageIsolation(many.slice(0, 3), c.kubectl);
+        assert.deepEqual(answers.map((a) => ("by" in a ? "isolated" : "why" in a ? "open" : "unknown")), ["open", "isolated", "open"]);
+        assert.ok("by" in answers[1] && /denied the request/.test(answers[1].by));
+        const creates = c.calls.filter((x) => x.args[0] === "create");
+        assert.equal(creates.length, 2, "the batch, then the refused probe alone");
+        assert.equal((JSON.parse(creates[1].input!) as { metadata: { namespace: string } }).metadata.namespace, "team-1");
     });
 
     it("a refusal by an admission policy isolates; a failure of another kind is 'cannot tell', quoted", async () => {
