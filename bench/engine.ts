@@ -54,6 +54,8 @@ interface Variant {
     main?: { file: string; link: string[] };
     /** Parent of the state folder (the file backend); os.tmpdir() otherwise. */
     stateRoot?: string;
+    /** More stack config (project keys), as `pulumi config set` sets them. */
+    config?: Record<string, string>;
 }
 
 const DEFAULT: Variant = {
@@ -68,6 +70,7 @@ const LEVERS: Variant[] = [
     { name: "skip checkpoints", what: "PULUMI_SKIP_CHECKPOINTS=true: state written once at the end", env: { PULUMI_SKIP_CHECKPOINTS: "true" } },
     { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
     { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
+    { name: "combined Secret", what: "combinedPullSecret: regcred, every registry of a namespace in one Secret", config: { combinedPullSecret: "regcred" } },
 ];
 
 export interface Measurement {
@@ -361,8 +364,12 @@ class Bench {
             const project = projectCopy(path.join(s.dir, "project"), main ? { main: main.file, link: main.link } : {});
             const stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { secretsProvider: "passphrase", envVars: env as Record<string, string> });
             await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(s.tenants), secret: true });
+            for (const [key, value] of Object.entries(s.variant.config ?? {})) {
+                await stack.setConfig(`${PROJECT}:${key}`, { value });
+            }
 
-            const perTenant = declaredPerTenant(s.registries) + (way === "program" ? 1 : 0);
+            const secrets = s.variant.config?.combinedPullSecret !== undefined ? 1 : s.registries;
+            const perTenant = declaredPerTenant(secrets) + (way === "program" ? 1 : 0);
             const resources = s.namespaces * perTenant + 1; // and the Stack
             const expected: Record<Op, Record<string, number>> = {
                 create: { create: resources },
