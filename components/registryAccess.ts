@@ -84,7 +84,8 @@ export interface RegistryAccessArgs {
 
 /**
  * Gives pods in one namespace authenticated pulls from private registries: the Namespace
- * (unless adopted), a docker-registry Secret per registry, and a server-side apply patch of each
+ * (unless adopted), a docker-registry Secret per registry (or one for all, `combinedPullSecret`),
+ * and a server-side apply patch of each
  * ServiceAccount listing exactly those Secrets in imagePullSecrets.
  *
  * `imagePullSecrets` on a ServiceAccount is an atomic list (Kubernetes API reference,
