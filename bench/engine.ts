@@ -16,6 +16,8 @@
  *   npm run bench -- engine --quick    N = 10, M = 1, one run, no levers (for CI)
  *   options: --sizes NxM,...|none (e.g. 100x3), --runs K (every size), --ways program,bare,loop,floor,
  *            --no-levers, --levers NAME,... (some of them), --lever-runs K (2), --lever-size NxM (100x3),
+ *            --ops create,preview,noop-up,destroy (the program's and bare's; without destroy their
+ *            namespaces are deleted by kubectl, unmeasured),
  *            --json FILE (every measurement, written as it goes), --chart FILE (SVG of create wall
  *            time against N), --report FILE (the tables and chart of a --json FILE, measuring nothing),
  *            --deadline HH:MM (UTC: skip what would end later, judged by the way's last pace)
@@ -25,7 +27,7 @@
  * at the end, whatever happens. Prints Markdown tables (docs/benchmarks.md).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation";
@@ -56,6 +58,11 @@ interface Variant {
     stateRoot?: string;
     /** More stack config (project keys), as `pulumi config set` sets them. */
     config?: Record<string, string>;
+    /**
+     * A fleet: the tenants split into this many stacks of one backend (a stack per tenant group),
+     * each op run in all of them at once, as a pipeline's parallel jobs would.
+     */
+    stacks?: number;
 }
 
 const DEFAULT: Variant = {
@@ -71,6 +78,19 @@ const LEVERS: Variant[] = [
     { name: "client qps=500 burst=1000", what: "the provider's client rate (PULUMI_K8S_CLIENT_QPS / _BURST; defaults 50 / 120)", env: { PULUMI_K8S_CLIENT_QPS: "500", PULUMI_K8S_CLIENT_BURST: "1000" } },
     { name: "backend on tmpfs", what: "file backend in /dev/shm instead of the disk", stateRoot: "/dev/shm" },
     { name: "combined Secret", what: "combinedPullSecret: regcred, every registry of a namespace in one Secret", config: { combinedPullSecret: "regcred" } },
+    { name: "fleet of 3 stacks", what: "the tenants in 3 stacks of one backend, a third each, their CLIs run at once", stacks: 3 },
+    {
+        name: "combined Secret, fleet of 3",
+        what: "combinedPullSecret: regcred in each of 3 stacks run at once",
+        config: { combinedPullSecret: "regcred" },
+        stacks: 3,
+    },
+    {
+        name: "combined Secret, skip checkpoints",
+        what: "combinedPullSecret: regcred with PULUMI_SKIP_CHECKPOINTS=true",
+        config: { combinedPullSecret: "regcred" },
+        env: { PULUMI_SKIP_CHECKPOINTS: "true" },
+    },
 ];
 
 export interface Measurement {
@@ -88,6 +108,8 @@ export interface Measurement {
     /** CPU the API server, etcd and controller-manager spent meanwhile (own cluster only). */
     serverCpuMs: number;
     load1: number;
+    /** After a program's or bare's create: the bytes of its stacks' checkpoint files. */
+    stateBytes?: number;
 }
 
 /** Where the wall time of one program `preview` went, in ms (from a run with PULUMI_DEBUG_GRPC). */
@@ -113,6 +135,8 @@ interface Options {
     /** The levers to measure (all when absent), by name. */
     leverNames?: string[];
     leverSize: { namespaces: number; registries: number };
+    /** What the program and bare ways run; without destroy, kubectl deletes their namespaces. */
+    ops: Op[];
     quick: boolean;
     json?: string;
     chart?: string;
@@ -165,6 +189,10 @@ function parseOptions(argv: string[]): Options {
     if (!ways.every((w) => WAYS.includes(w))) {
         throw new Error(`--ways takes some of ${WAYS.join(",")}`);
     }
+    const ops = (valueOf("--ops")?.split(",") ?? OPS) as Op[];
+    if (!ops.every((o) => OPS.includes(o)) || !ops.includes("create")) {
+        throw new Error(`--ops takes create and some of ${OPS.slice(1).join(",")}`);
+    }
     return {
         sizes,
         ways,
@@ -172,6 +200,7 @@ function parseOptions(argv: string[]): Options {
         leverRuns: count("--lever-runs") ?? 2,
         leverNames: valueOf("--levers")?.split(","),
         leverSize: size(valueOf("--lever-size") ?? "100x3"),
+        ops: OPS.filter((o) => ops.includes(o)),
         report: valueOf("--report"),
         deadline: deadlineOf(valueOf("--deadline")),
         quick,
@@ -290,11 +319,21 @@ class Bench {
 
     /** Runs one measured command and records it; fails the benchmark if the command failed. */
     private async measure(s: Scenario, op: Op, command: string, args: string[], env: NodeJS.ProcessEnv, cwd = s.dir): Promise<TreeRun> {
+        const [run] = await this.measureAll(s, op, [{ command, args }], env, cwd);
+        return run;
+    }
+
+    /**
+     * Runs COMMANDS at once and records them as one: wall time from the first start to the last
+     * end, CPU summed, peak memory summed (an upper bound: the peaks need not coincide).
+     */
+    private async measureAll(s: Scenario, op: Op, commands: { command: string; args: string[] }[], env: NodeJS.ProcessEnv, cwd = s.dir): Promise<TreeRun[]> {
         const server = this.serverCpu();
-        const run = await runTree(command, args, { env, cwd });
-        if (run.code !== 0) {
+        const runs = await Promise.all(commands.map((c) => runTree(c.command, c.args, { env, cwd })));
+        for (const run of runs.filter((r) => r.code !== 0)) {
             throw new Error(`${s.way} ${op} N=${s.namespaces} M=${s.registries} failed (${run.code}):\n${run.output.slice(-4000)}`);
         }
+        const sum = (pick: (r: TreeRun) => number) => runs.reduce((total, r) => total + pick(r), 0);
         this.measurements.push({
             phase: s.phase,
             way: s.way,
@@ -303,13 +342,13 @@ class Bench {
             namespaces: s.namespaces,
             registries: s.registries,
             run: s.run,
-            wallMs: run.wallMs,
-            cpuMs: run.cpuMs,
-            peakRssMb: run.peakRssMb,
+            wallMs: Math.max(...runs.map((r) => r.spawnedAt + r.wallMs)) - Math.min(...runs.map((r) => r.spawnedAt)),
+            cpuMs: sum((r) => r.cpuMs),
+            peakRssMb: sum((r) => r.peakRssMb),
             serverCpuMs: this.serverCpu() - server,
             load1: os.loadavg()[0],
         });
-        return run;
+        return runs;
     }
 
     kubectl(args: string[]): string {
@@ -325,12 +364,12 @@ class Bench {
         this.kubectl(["delete", "namespace", "--ignore-not-found", "--timeout=600s", ...tenants.map((t) => t.namespace)]);
     }
 
-    async runWay(s: Scenario, split: boolean): Promise<void> {
+    async runWay(s: Scenario, split: boolean, ops: Op[] = OPS): Promise<void> {
         mkdirSync(s.dir, { recursive: true });
         switch (s.way) {
             case "program":
             case "bare":
-                return this.runPulumi(s, split);
+                return this.runPulumi(s, split, ops);
             case "loop": {
                 const file = path.join(s.dir, "tenants.txt");
                 writeFileSync(file, s.tenants.map((t) => [t.namespace, ...t.registries.flatMap((r) => [r.server, r.username, r.password])].join(" ")).join("\n") + "\n");
@@ -352,41 +391,50 @@ class Bench {
         }
     }
 
-    private async runPulumi(s: Scenario, split: boolean): Promise<void> {
+    private async runPulumi(s: Scenario, split: boolean, ops: Op[]): Promise<void> {
         const way = s.way as EngineWay;
         const stateDir = mkdtempSync(path.join(s.variant.stateRoot ?? os.tmpdir(), "registry-access-bench-state-"));
         const backend = path.join(stateDir, "backend");
         mkdirSync(backend);
         try {
             const env = this.env(s.variant.env, backend);
-            // Fresh state: a new stack of a new project copy in a new backend, its config set (not measured).
+            // Fresh state: new stacks of a new project copy in a new backend, their config set (not measured).
             const main = way === "bare" ? { file: "bench/baseline.ts", link: ["bench"] } : s.variant.main;
             const project = projectCopy(path.join(s.dir, "project"), main ? { main: main.file, link: main.link } : {});
-            const stack = await LocalWorkspace.createStack({ stackName: STACK, workDir: project }, { secretsProvider: "passphrase", envVars: env as Record<string, string> });
-            await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(s.tenants), secret: true });
-            for (const [key, value] of Object.entries(s.variant.config ?? {})) {
-                await stack.setConfig(`${PROJECT}:${key}`, { value });
+            // A fleet's stacks take consecutive tenant groups; one stack keeps the usual name.
+            const k = s.variant.stacks ?? 1;
+            const per = Math.ceil(s.tenants.length / k);
+            const stacks = Array.from({ length: k }, (_, g) => ({ name: k === 1 ? STACK : `${STACK}-${g}`, tenants: s.tenants.slice(g * per, (g + 1) * per) }));
+            for (const { name, tenants } of stacks) {
+                const stack = await LocalWorkspace.createStack({ stackName: name, workDir: project }, { secretsProvider: "passphrase", envVars: env as Record<string, string> });
+                await stack.setConfig(`${PROJECT}:tenants`, { value: JSON.stringify(tenants), secret: true });
+                for (const [key, value] of Object.entries(s.variant.config ?? {})) {
+                    await stack.setConfig(`${PROJECT}:${key}`, { value });
+                }
             }
 
             const secrets = s.variant.config?.combinedPullSecret !== undefined ? 1 : s.registries;
             const perTenant = declaredPerTenant(secrets) + (way === "program" ? 1 : 0);
-            const resources = s.namespaces * perTenant + 1; // and the Stack
-            const expected: Record<Op, Record<string, number>> = {
-                create: { create: resources },
-                preview: { same: resources },
-                "noop-up": { same: resources },
-                destroy: { delete: resources },
-            };
-            for (const op of OPS) {
-                const { command, args } = cliCommand(op, s.variant.parallel);
-                const run = await this.measure(s, op, command, args, env, project);
-                const changes = changeSummary(run.output);
-                if (JSON.stringify(changes) !== JSON.stringify(expected[op])) {
-                    throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected[op])}:\n${run.output.slice(-2000)}`);
+            for (const op of ops) {
+                const commands = stacks.map(({ name }) => cliCommand(op, name, s.variant.parallel));
+                const runs = await this.measureAll(s, op, commands, env, project);
+                runs.forEach((run, i) => {
+                    const resources = stacks[i].tenants.length * perTenant + 1; // and the Stack
+                    const expected = { create: { create: resources }, preview: { same: resources }, "noop-up": { same: resources }, destroy: { delete: resources } }[op];
+                    const changes = changeSummary(run.output);
+                    if (JSON.stringify(changes) !== JSON.stringify(expected)) {
+                        throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries} stack ${stacks[i].name}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected)}:\n${run.output.slice(-2000)}`);
+                    }
+                });
+                if (op === "create") {
+                    this.measurements[this.measurements.length - 1].stateBytes = stacks.reduce((sum, { name }) => sum + statSync(checkpointFile(backend, name)).size, 0);
                 }
-                if (op === "preview" && split) {
-                    this.splits.push(await this.previewSplit(s, project, env, command, args));
+                if (op === "preview" && split && k === 1) {
+                    this.splits.push(await this.previewSplit(s, project, env, commands[0].command, commands[0].args));
                 }
+            }
+            if (!ops.includes("destroy")) {
+                this.deleteNamespaces(s.tenants);
             }
         } finally {
             rmSync(stateDir, { recursive: true, force: true });
@@ -437,15 +485,21 @@ class Bench {
     }
 }
 
+/** A file backend's checkpoint of STACK: project-scoped (CLI 3.61 and later) or the older layout. */
+function checkpointFile(backend: string, stack: string): string {
+    const scoped = path.join(backend, ".pulumi", "stacks", PROJECT, `${stack}.json`);
+    return existsSync(scoped) ? scoped : path.join(backend, ".pulumi", "stacks", `${stack}.json`);
+}
+
 /** The pulumi command a user types for OP, in the project folder. */
-function cliCommand(op: Op, parallel: number | undefined): { command: string; args: string[] } {
+function cliCommand(op: Op, stack: string, parallel: number | undefined): { command: string; args: string[] } {
     const verb: Record<Op, string[]> = {
         create: ["up", "--yes", "--skip-preview"],
         preview: ["preview"],
         "noop-up": ["up", "--yes", "--skip-preview"],
         destroy: ["destroy", "--yes", "--skip-preview"],
     };
-    return { command: "pulumi", args: [...verb[op], "--stack", STACK, "--non-interactive", "--color", "never", ...(parallel ? ["--parallel", String(parallel)] : [])] };
+    return { command: "pulumi", args: [...verb[op], "--stack", stack, "--non-interactive", "--color", "never", ...(parallel ? ["--parallel", String(parallel)] : [])] };
 }
 
 /** The CLI's "Resources:" summary as the engine's change counts: `+ 12 created`, `12 unchanged`, `- 3 to delete`. */
@@ -556,8 +610,13 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
         const p = wall({ namespaces, registries, op: "create", way: "program" });
         const l = wall({ namespaces, registries, op: "create", way: "loop" });
         if (p && l) {
-            verdicts.push(`program create faster than the kubectl loop, N=${namespaces} M=${registries}: ${s1(p.median)} s vs ${s1(l.median)} s, ${verdict(p.median < l.median)}`);
+            const r = p.median / l.median;
+            verdicts.push(`program create in at most 0.6x the kubectl loop's time, N=${namespaces} M=${registries}: ${s1(p.median)} s vs ${s1(l.median)} s, ${r.toFixed(2)}x, ${verdict(r <= 0.6)}`);
         }
+    }
+    const preview = wall({ namespaces: 300, registries: 3, op: "preview", way: "program" });
+    if (preview) {
+        verdicts.push(`no-change preview at N=300 M=3 under 30 s: ${s1(preview.median)} s, ${verdict(preview.median < 30)}`);
     }
     for (const registries of [1, 3]) {
         const p = wall({ namespaces: 300, registries, op: "create", way: "program" });
@@ -581,25 +640,34 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
     return verdicts;
 }
 
-function reportLevers(ms: Measurement[], print: (line?: string) => void): void {
+/** LOOP: the kubectl loop's create at the levers' size, when the sizes measured it. */
+function reportLevers(ms: Measurement[], loop: Stat | undefined, print: (line?: string) => void): void {
     if (ms.length === 0) {
         return;
     }
     const at = { way: "program" as const, namespaces: ms[0].namespaces, registries: ms[0].registries };
     print(`### Levers: the program at N = ${at.namespaces}, M = ${at.registries}`);
     print();
-    print("Wall time and CPU time of the process tree in s, median (min–max) where a setting ran more than once; peak memory of create in MB.");
+    print(
+        "Wall time and CPU time of the process tree in s, median (min–max) where a setting ran more than once; peak memory of create in MB " +
+            "(a fleet's: its CLIs' peaks summed); state: the checkpoint files after create, KB" +
+            (loop ? `; create / loop: against the kubectl loop's ${s1(loop.median)} s at this size.` : "."),
+    );
     print();
-    print("| setting | create wall | create CPU | preview wall | preview CPU | no-change up wall | no-change up CPU | destroy wall | destroy CPU | create MB |");
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    print("| setting | create wall | create CPU | preview wall | preview CPU | no-change up wall | no-change up CPU | destroy wall | destroy CPU | create MB | state KB | create / loop |");
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     const variants = [DEFAULT, ...LEVERS].filter((v) => ms.some((m) => m.variant === v.name));
     for (const v of variants) {
         const cells = OPS.flatMap((op) => [
             showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.wallMs)),
             showS(statOf(ms, { ...at, variant: v.name, op }, (m) => m.cpuMs)),
         ]);
-        const mem = statOf(ms, { ...at, variant: v.name, op: "create" }, (m) => m.peakRssMb);
-        print(`| ${v.name} | ${cells.join(" | ")} | ${mem ? mem.median.toFixed(0) : "–"} |`);
+        const create = { ...at, variant: v.name, op: "create" as const };
+        const mem = statOf(ms, create, (m) => m.peakRssMb);
+        const state = statOf(ms.filter((m) => m.stateBytes !== undefined), create, (m) => m.stateBytes!);
+        const wall = statOf(ms, create, (m) => m.wallMs);
+        const vsLoop = wall && loop ? (wall.median / loop.median).toFixed(2) : "–";
+        print(`| ${v.name} | ${cells.join(" | ")} | ${mem ? mem.median.toFixed(0) : "–"} | ${state ? (state.median / 1024).toFixed(0) : "–"} | ${vsLoop} |`);
     }
     print();
     for (const v of variants) {
@@ -625,10 +693,11 @@ function printResults(results: Results, options: Options, print: (line?: string)
     if (sizes.length) {
         report(sizes, results.splits, sizeList, print);
     }
-    reportLevers(
-        results.measurements.filter((m) => m.phase === "levers"),
-        print,
-    );
+    const levers = results.measurements.filter((m) => m.phase === "levers");
+    const loop = levers.length
+        ? statOf(sizes, { way: "loop", op: "create", namespaces: levers[0].namespaces, registries: levers[0].registries }, (m) => m.wallMs)
+        : undefined;
+    reportLevers(levers, loop, print);
     const loads = results.measurements.map((m) => m.load1);
     if (loads.length) {
         print(`1-minute load average over the measured runs: ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (2 would be both cores busy)`);
@@ -676,7 +745,7 @@ export async function main(argv: string[]): Promise<void> {
         // Unmeasured warm-up of every way at the smallest size: file cache, kubectl's discovery cache.
         if (!options.quick) {
             for (const way of options.levers ? ["program" as const, ...options.ways] : options.ways) {
-                await bench.runWay(scenario("sizes", way, 1, 1, -1, DEFAULT), false);
+                await bench.runWay(scenario("sizes", way, 1, 1, -1, DEFAULT), false, options.ops);
             }
             bench.measurements.length = 0;
             progress("warmed up");
@@ -699,7 +768,7 @@ export async function main(argv: string[]): Promise<void> {
                     }
                     const started = Date.now();
                     // The first round's program preview is repeated once with gRPC logging for the split.
-                    await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === 0);
+                    await bench.runWay(scenario("sizes", way, size.namespaces, size.registries, run, DEFAULT), way === "program" && run === 0, options.ops);
                     pace.set(way, (Date.now() - started) / resources);
                     save();
                 }
@@ -716,7 +785,7 @@ export async function main(argv: string[]): Promise<void> {
                 // The default is measured again beside the levers, in the same rounds.
                 const variants = [DEFAULT, ...LEVERS.filter((v) => !options.leverNames || options.leverNames.includes(v.name))];
                 for (const v of run % 2 ? [...variants].reverse() : variants) {
-                    await bench.runWay(scenario("levers", "program", namespaces, registries, run, v), false);
+                    await bench.runWay(scenario("levers", "program", namespaces, registries, run, v), false, options.ops);
                     save();
                     progress(`lever ${v.name} run ${run + 1}/${options.leverRuns}`);
                 }

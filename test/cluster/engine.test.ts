@@ -259,43 +259,58 @@ describe("what only the real engine shows", function () {
         assert.equal(preview.changeSummary.create, 5);
     });
 
-    it("11. an engine killed mid-up (SIGKILL): pulumi cancel, refresh and up converge, nothing lost or duplicated", async () => {
-        const ns = namespace("killed");
-        const registries = [1, 2, 3, 4, 5, 6].map((i) => registry(`r${i}.example.org`, `pw-${i}`));
-        const stack = await TestStack.create(ns, { namespace: ns, registries });
-        let killed: number[] = [];
-        const up = stack.stack.up({
-            color: "never",
-            onOutput: (out) => {
-                // Once the first Secret exists, the engine (and the provider it started) dies at once.
-                if (killed.length === 0 && /Secret \S+ created/.test(out)) {
-                    killed = pgrep(`pulumi up .*--stack ${ns} `);
-                    for (const pid of killed) {
-                        spawnSync("pkill", ["-KILL", "-P", String(pid)]);
-                        process.kill(pid, "SIGKILL");
+    // PULUMI_SKIP_CHECKPOINTS writes the state once, at the end: a killed run leaves the objects it
+    // made in the cluster and none in the state, and the next up must adopt them.
+    for (const [title, env] of [
+        ["", {}],
+        [" with PULUMI_SKIP_CHECKPOINTS=true (no state written before the kill): the rerun adopts what the killed run made", { PULUMI_SKIP_CHECKPOINTS: "true" }],
+    ] as const) {
+        it(`11. an engine killed mid-up (SIGKILL): pulumi cancel, refresh and up converge, nothing lost or duplicated${title}`, async () => {
+            const skipped = "PULUMI_SKIP_CHECKPOINTS" in env;
+            const ns = namespace(skipped ? "killed-unsaved" : "killed");
+            const registries = [1, 2, 3, 4, 5, 6].map((i) => registry(`r${i}.example.org`, `pw-${i}`));
+            const stack = await TestStack.create(ns, { namespace: ns, registries }, { env });
+            let killed: number[] = [];
+            const up = stack.stack.up({
+                color: "never",
+                onOutput: (out) => {
+                    // Once the first Secret exists, the engine (and the provider it started) dies at once.
+                    if (killed.length === 0 && /Secret \S+ created/.test(out)) {
+                        killed = pgrep(`pulumi up .*--stack ${ns} `);
+                        for (const pid of killed) {
+                            spawnSync("pkill", ["-KILL", "-P", String(pid)]);
+                            process.kill(pid, "SIGKILL");
+                        }
                     }
-                }
-            },
+                },
+            });
+            await assert.rejects(up, /SIGKILL/);
+            assert.ok(killed.length > 0, "the engine was never killed");
+            const made = JSON.parse(await kubectl(["get", "namespace", ns, "-o", "json"])) as { metadata: { uid: string } };
+            if (skipped) {
+                const saved = JSON.parse(await stack.exportText()) as { deployment: { resources?: unknown[] } };
+                assert.deepEqual(saved.deployment.resources ?? [], [], "a checkpoint was written before the kill");
+            }
+            // The lock the dead engine held stops the next run, saying what to do.
+            await assert.rejects(stack.up(), /the stack is currently locked[\s\S]*pulumi cancel/);
+            // The recovery the README gives.
+            for (const args of [["cancel", "--yes"], ["refresh", "--yes", "--clear-pending-creates"]]) {
+                const r = await stack.cli(args);
+                assert.equal(r.code, 0, r.output);
+            }
+            await stack.up();
+            await stack.preview({ expectNoChanges: true });
+            const after = JSON.parse(await kubectl(["get", "namespace", ns, "-o", "json"])) as { metadata: { uid: string } };
+            assert.equal(after.metadata.uid, made.metadata.uid, "the namespace the killed run made was replaced, not adopted");
+            const secrets = JSON.parse(await kubectl(["get", "secrets", "-n", ns, "-o", "json"])) as { items: { metadata: { name: string } }[] };
+            const names = registries.map((r) => `regcred-${r.server.replaceAll(".", "-")}`);
+            assert.deepEqual(secrets.items.map((x) => x.metadata.name).filter((n) => n.startsWith("regcred-")).sort(), [...names].sort());
+            assert.deepEqual(pullSecretNames(await serviceAccount(ns)), names);
+            const state = JSON.parse(await stack.exportText()) as { deployment: { resources: { type: string }[]; pending_operations?: unknown[] } };
+            assert.equal(state.deployment.resources.filter((r) => r.type === "kubernetes:core/v1:Secret").length, 6, "Secrets lost or duplicated in the state");
+            assert.deepEqual(state.deployment.pending_operations ?? [], []);
         });
-        await assert.rejects(up, /SIGKILL/);
-        assert.ok(killed.length > 0, "the engine was never killed");
-        // The lock the dead engine held stops the next run, saying what to do.
-        await assert.rejects(stack.up(), /the stack is currently locked[\s\S]*pulumi cancel/);
-        // The recovery the README gives.
-        for (const args of [["cancel", "--yes"], ["refresh", "--yes", "--clear-pending-creates"]]) {
-            const r = await stack.cli(args);
-            assert.equal(r.code, 0, r.output);
-        }
-        await stack.up();
-        await stack.preview({ expectNoChanges: true });
-        const secrets = JSON.parse(await kubectl(["get", "secrets", "-n", ns, "-o", "json"])) as { items: { metadata: { name: string } }[] };
-        const names = registries.map((r) => `regcred-${r.server.replaceAll(".", "-")}`);
-        assert.deepEqual(secrets.items.map((x) => x.metadata.name).filter((n) => n.startsWith("regcred-")).sort(), [...names].sort());
-        assert.deepEqual(pullSecretNames(await serviceAccount(ns)), names);
-        const state = JSON.parse(await stack.exportText()) as { deployment: { resources: { type: string }[]; pending_operations?: unknown[] } };
-        assert.equal(state.deployment.resources.filter((r) => r.type === "kubernetes:core/v1:Secret").length, 6, "Secrets lost or duplicated in the state");
-        assert.deepEqual(state.deployment.pending_operations ?? [], []);
-    });
+    }
 
     it("10. generated credentials: the random provider makes the password and its bcrypt hash", async () => {
         const ns = namespace("generated");

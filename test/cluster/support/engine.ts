@@ -43,14 +43,15 @@ export class TestStack {
 
     /**
      * A new stack NAME of this project with CONFIG (keys without the project prefix); BACKEND,
-     * given, is the PULUMI_BACKEND_URL and its credentials instead of this process's file backend.
+     * given, is the PULUMI_BACKEND_URL and its credentials instead of this process's file backend;
+     * ENV, more variables for every CLI run of the stack.
      */
     static async create(
         name: string,
         config: Record<string, unknown>,
-        { workDir = PROJECT_DIR, backend = {} }: { workDir?: string; backend?: Record<string, string> } = {},
+        { workDir = PROJECT_DIR, backend = {}, env: extra = {} }: { workDir?: string; backend?: Record<string, string>; env?: Record<string, string> } = {},
     ): Promise<TestStack> {
-        const env = { ...ENV, ...backend };
+        const env = { ...ENV, ...backend, ...extra };
         const stack = await LocalWorkspace.createStack({ stackName: name, workDir }, { secretsProvider: "passphrase", envVars: env });
         const s = new TestStack(stack, workDir, env);
         await s.setConfig(config);
