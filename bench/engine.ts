@@ -80,13 +80,13 @@ const LEVERS: Variant[] = [
     { name: "combined Secret", what: "combinedPullSecret: regcred, every registry of a namespace in one Secret", config: { combinedPullSecret: "regcred" } },
     { name: "fleet of 3 stacks", what: "the tenants in 3 stacks of one backend, a third each, their CLIs run at once", stacks: 3 },
     {
-        name: "combined Secret, fleet of 3",
+        name: "combined Secret + fleet of 3",
         what: "combinedPullSecret: regcred in each of 3 stacks run at once",
         config: { combinedPullSecret: "regcred" },
         stacks: 3,
     },
     {
-        name: "combined Secret, skip checkpoints",
+        name: "combined Secret + skip checkpoints",
         what: "combinedPullSecret: regcred with PULUMI_SKIP_CHECKPOINTS=true",
         config: { combinedPullSecret: "regcred" },
         env: { PULUMI_SKIP_CHECKPOINTS: "true" },
