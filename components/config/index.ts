@@ -1,0 +1,83 @@
+/**
+ * The stack config: its types, its validation and its messages, for the program (index.ts) and
+ * the offline stack check (check/). Validation collects every problem before anything is
+ * declared; each names the key path and the fix.
+ *
+ * schema.ts: each key's type and own rules; rules.ts: the rules across keys; messages.ts: what
+ * a problem says; types.ts: the validated config.
+ */
+import { DOCKER_HUB_SERVER } from "../dockerConfig";
+import { defaultSecretName } from "../names";
+import { ConfigError, tenantPrefix, toProblems } from "./messages";
+import { crossProblems } from "./rules";
+import { type RawRegistry, type RawStack, type RawTenant, stackSchema } from "./schema";
+import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, type RegistryConfig, type StackConfig } from "./types";
+
+export { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from "../names";
+export { ConfigError, formatProblems, keyPath, parseKeyPath } from "./messages";
+export { CONTAINER_SERVICE_KEYS, fromPulumiConfig, parseConfigValue, REGISTRY_KEYS, setOwn, STACK_KEYS, TENANT_KEYS } from "./schema";
+export * from "./types";
+
+/** Validates raw config (typed, see {@link fromPulumiConfig}); throws ConfigError listing every problem. */
+export function validateStackConfig(raw: unknown): StackConfig {
+    const parsed = stackSchema.safeParse(raw);
+    const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue));
+    problems.push(...crossProblems(raw));
+    if (!parsed.success || problems.length > 0) {
+        throw new ConfigError(problems);
+    }
+    return toStackConfig(parsed.data);
+}
+
+function toStackConfig(data: RawStack): StackConfig {
+    const shared = data.sharedRegistries ?? [];
+    const tenants: { path: string; tenant: RawTenant }[] = [
+        ...(data.namespace !== undefined ? [{ path: "", tenant: { ...data, namespace: data.namespace } }] : []),
+        ...(data.tenants ?? []).map((tenant, i) => ({ path: `tenants[${i}]`, tenant })),
+    ];
+    return {
+        tenants: tenants.map(({ path, tenant }) => ({
+            path,
+            namespace: tenant.namespace,
+            createNamespace: tenant.createNamespace ?? true,
+            labels: tenant.labels ?? {},
+            annotations: tenant.annotations ?? {},
+            registries: [
+                ...shared.map((r, i) => toRegistry(r, `sharedRegistries[${i}]`, tenant.namespace)),
+                ...(tenant.registries ?? []).map((r, i) => toRegistry(r, `${tenantPrefix(path)}registries[${i}]`, tenant.namespace)),
+            ],
+            serviceAccounts: tenant.serviceAccounts ?? ["default"],
+            keepPullSecrets: tenant.keepPullSecrets ?? [],
+            ...(tenant.credentialRotation !== undefined ? { credentialRotation: tenant.credentialRotation } : {}),
+            ...(tenant.containerService
+                ? {
+                      containerService: {
+                          serviceAccount: tenant.containerService.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT,
+                          apiServer: tenant.containerService.apiServer,
+                          ...(tenant.containerService.tokenRotation !== undefined ? { tokenRotation: tenant.containerService.tokenRotation } : {}),
+                      },
+                  }
+                : {}),
+        })),
+        patchForce: data.patchForce ?? false,
+        onPatchDelete: data.onPatchDelete ?? "relinquish",
+        protectNamespaces: data.protectNamespaces ?? false,
+        verifyCredentials: data.verifyCredentials ?? false,
+        imageIsolation: data.imageIsolation ?? "warn",
+        ...(data.caBundle !== undefined ? { caBundle: data.caBundle } : {}),
+        ...(data.combinedPullSecret !== undefined ? { combinedPullSecret: data.combinedPullSecret } : {}),
+    };
+}
+
+function toRegistry(r: RawRegistry, path: string, namespace: string): RegistryConfig {
+    const server = r.server ?? DOCKER_HUB_SERVER;
+    const base = {
+        path,
+        server,
+        // A generated credential is per tenant, so its default username is the tenant's namespace.
+        username: r.username ?? namespace,
+        ...(r.email ? { email: r.email } : {}),
+        secretName: r.secretName ?? defaultSecretName(server),
+    };
+    return r.generatePassword ? { ...base, generatePassword: r.generatePassword } : { ...base, password: r.password! };
+}

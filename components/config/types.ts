@@ -1,0 +1,89 @@
+/** The stack config as the program uses it, once validated, and the shape of a problem with it. */
+
+/** The config namespace: keys are `registry-access:<key>` in the stack files. */
+export const PROJECT = "registry-access";
+
+/**
+ * Stands in for a `secure:` value that cannot be decrypted (the offline check has no passphrase):
+ * present and non-empty, content unknown, so rules that read a password's content skip it.
+ */
+export const ENCRYPTED_PLACEHOLDER = "\u0000encrypted";
+
+interface RegistryBase {
+    /** Key path of the entry, e.g. `tenants[1].registries[0]`, for messages. */
+    path: string;
+    /** Registry host[:port][/path] or URL, exactly as written into `.dockerconfigjson`. */
+    server: string;
+    username: string;
+    email?: string;
+    /** The Secret's name: given, or {@link defaultSecretName} of the server. */
+    secretName: string;
+}
+
+/** A registry whose password comes from config (plain here until the program makes it secret). */
+export interface ConfiguredRegistry extends RegistryBase {
+    password: string;
+}
+
+/** A registry whose password the stack generates per tenant (random.RandomPassword). */
+export interface GeneratedRegistry extends RegistryBase {
+    generatePassword: { length: number };
+}
+
+export type RegistryConfig = ConfiguredRegistry | GeneratedRegistry;
+
+export interface TenantConfig {
+    /** Key path of the tenant (`tenants[2]`), or "" for the top-level namespace. */
+    path: string;
+    namespace: string;
+    createNamespace: boolean;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    /** The shared registries first, then the tenant's own. */
+    registries: RegistryConfig[];
+    serviceAccounts: string[];
+    /** Pull secrets other tools manage that must stay in the (atomic) imagePullSecrets list. */
+    keepPullSecrets: string[];
+    /** Keeper of the tenant's generated passwords: changing it regenerates them. */
+    credentialRotation?: string;
+    /** XNAT's Container Service identity in this namespace, when enabled. */
+    containerService?: ContainerServiceConfig;
+}
+
+export interface ContainerServiceConfig {
+    /** Its own ServiceAccount (created; the Jobs themselves run as `default`). */
+    serviceAccount: string;
+    /** The API server URL XNAT uses, for its kubeconfig. */
+    apiServer: string;
+    /** Keeper of its token: changing it replaces the token. */
+    tokenRotation?: string;
+}
+
+/** The Container Service's ServiceAccount unless configured. */
+export const DEFAULT_CONTAINER_SERVICE_ACCOUNT = "xnat-container-service";
+
+export interface StackConfig {
+    tenants: TenantConfig[];
+    /** Take imagePullSecrets over from another field manager (pulumi.com/patchForce). */
+    patchForce: boolean;
+    /** On delete, relinquish the patch's fields (default) or leave the ServiceAccount as it is. */
+    onPatchDelete: "relinquish" | "retain";
+    /** Pulumi `protect` on every Namespace the stack creates. */
+    protectNamespaces: boolean;
+    /** Check every configured credential against its registry before declaring anything. */
+    verifyCredentials: boolean;
+    /** Extra PEM CA certificates for verifying registries behind a private CA. */
+    caBundle?: string;
+    /** What the program does when tenants' pulled images are not kept apart on shared nodes. */
+    imageIsolation: "warn" | "require" | "off";
+    /** One Secret of this name per namespace, holding every registry, instead of one per registry. */
+    combinedPullSecret?: string;
+}
+
+/** One thing wrong with the config: where, what, and how to fix it. */
+export interface Problem {
+    /** Key path under `registry-access:`, as `pulumi config set --path` takes it. */
+    path: string;
+    message: string;
+    fix: string;
+}
