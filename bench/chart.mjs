@@ -1,10 +1,11 @@
 // The chart of docs/benchmarks.md: median create wall time against N for the four ways, one panel
-// per M, drawn headlessly as SVG with vega-lite (compiled to vega, rendered by vega's View).
+// per M, and, when the run measured levers, each lever's create beside the kubectl loop at the
+// levers' size; drawn headlessly as SVG with vega-lite (compiled to vega, rendered by vega's View).
 //
 //   node bench/chart.mjs MEASUREMENTS.json|- OUT.svg
 //
-// MEASUREMENTS: the "sizes" measurements of `npm run bench -- engine --json FILE` (its
-// `measurements` field), or that list itself on stdin.
+// MEASUREMENTS: `npm run bench -- engine --json FILE` (its `measurements` field is read), or that
+// list itself on stdin.
 import { readFileSync, writeFileSync } from "node:fs";
 
 // ESM with top-level await: loaded with import(), not require().
@@ -16,9 +17,10 @@ if (!input || !output) {
     throw new Error("usage: node bench/chart.mjs MEASUREMENTS.json|- OUT.svg");
 }
 const parsed = JSON.parse(readFileSync(input === "-" ? 0 : input, "utf8"));
-const measurements = (Array.isArray(parsed) ? parsed : parsed.measurements).filter((m) => m.phase === "sizes" && m.op === "create");
+const all = (Array.isArray(parsed) ? parsed : parsed.measurements).filter((m) => m.op === "create");
+const measurements = all.filter((m) => m.phase === "sizes");
 
-const label = { program: "this program (pulumi up)", bare: "bare Pulumi program", loop: "kubectl loop", floor: "kubectl apply --server-side (floor)" };
+const label = { program: "this program (pulumi up)", tuned: "this program, combinedPullSecret + PULUMI_SKIP_CHECKPOINTS", bare: "bare Pulumi program", loop: "kubectl loop", floor: "kubectl apply --server-side (floor)" };
 const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
     const mid = Math.floor(s.length / 2);
@@ -36,8 +38,7 @@ const values = [...groups.values()].map((ms) => ({
     seconds: median(ms.map((m) => m.wallMs)) / 1000,
 }));
 
-const spec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+const sizesChart = {
     title: { text: "Create from empty: wall time against namespaces (median)", subtitle: "local API server, 2 shared cores" },
     data: { values },
     facet: { column: { field: "M", type: "nominal", title: null } },
@@ -51,6 +52,63 @@ const spec = {
             color: { field: "way", type: "nominal", title: null, sort: Object.values(label) },
         },
     },
+};
+
+// The levers: the program's settings at one size, as bars, with the loop's time at that size as a
+// rule (when the run has it) and the issue's target of 0.6x the loop as a dashed one.
+const levers = all.filter((m) => m.phase === "levers");
+const leverChart = () => {
+    const { namespaces: N, registries: M } = levers[0];
+    const order = [...new Set(levers.map((m) => m.variant))];
+    const bars = order.map((variant) => ({
+        setting: variant,
+        seconds: median(levers.filter((m) => m.variant === variant).map((m) => m.wallMs)) / 1000,
+    }));
+    const loop = measurements.filter((m) => m.way === "loop" && m.namespaces === N && m.registries === M);
+    const loopSeconds = loop.length ? median(loop.map((m) => m.wallMs)) / 1000 : undefined;
+    const rules = loopSeconds === undefined ? [] : [
+        { what: `kubectl loop: ${loopSeconds.toFixed(1)} s`, seconds: loopSeconds, dash: [] },
+        { what: `0.6x the loop: ${(0.6 * loopSeconds).toFixed(1)} s`, seconds: 0.6 * loopSeconds, dash: [4, 3] },
+    ];
+    return {
+        title: { text: `The program's settings at N = ${N}, M = ${M}: create wall time (median)`, subtitle: "one bar per setting; the rules are the kubectl loop at the same size" },
+        width: 700,
+        height: 22 * bars.length,
+        layer: [
+            {
+                data: { values: bars },
+                mark: { type: "bar", color: "#4c78a8" },
+                encoding: {
+                    y: { field: "setting", type: "nominal", sort: order, title: null, axis: { labelLimit: 300 } },
+                    x: { field: "seconds", type: "quantitative", title: "wall time, s" },
+                },
+            },
+            {
+                data: { values: bars },
+                mark: { type: "text", align: "left", dx: 3 },
+                encoding: {
+                    y: { field: "setting", type: "nominal", sort: order },
+                    x: { field: "seconds", type: "quantitative" },
+                    text: { field: "seconds", type: "quantitative", format: ".1f" },
+                },
+            },
+            ...rules.map((r) => ({
+                data: { values: [r] },
+                layer: [
+                    { mark: { type: "rule", color: "#e45756", strokeDash: r.dash }, encoding: { x: { field: "seconds", type: "quantitative" } } },
+                    {
+                        mark: { type: "text", color: "#e45756", align: "left", dx: 3, baseline: "top", y: r.dash.length ? 12 : 0 },
+                        encoding: { x: { field: "seconds", type: "quantitative" }, text: { field: "what" } },
+                    },
+                ],
+            })),
+        ],
+    };
+};
+
+const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    vconcat: [sizesChart, ...(levers.length ? [leverChart()] : [])],
     config: { legend: { orient: "bottom", columns: 2, labelLimit: 400 }, background: "white" },
 };
 

@@ -112,13 +112,20 @@ export class TestStack {
         return result.output;
     }
 
-    /** The pulumi CLI itself, in this stack's project, its output kept in the log unless told not to. */
-    cli(args: string[], { record = true, input }: { record?: boolean; input?: string } = {}): Promise<CliResult> {
+    /**
+     * The pulumi CLI itself, in this stack's project, its output kept in the log unless told not
+     * to; `--stack` names this stack unless told not to (`pulumi state move` takes --source and --dest);
+     * ENV, more variables for this run only.
+     */
+    cli(
+        args: string[],
+        { record = true, input, stack = true, env = {} }: { record?: boolean; input?: string; stack?: boolean; env?: Record<string, string> } = {},
+    ): Promise<CliResult> {
         return new Promise((resolve) => {
             const child = execFile(
                 "pulumi",
-                [...args, "--stack", this.name, "--non-interactive", "--color", "never"],
-                { cwd: this.workDir, env: { ...process.env, ...this.env }, maxBuffer: 64 * 1024 * 1024 },
+                [...args, ...(stack ? ["--stack", this.name] : []), "--non-interactive", "--color", "never"],
+                { cwd: this.workDir, env: { ...process.env, ...this.env, ...env }, maxBuffer: 64 * 1024 * 1024 },
                 (err, stdout, stderr) => {
                     const output = `${stdout}${stderr}`;
                     if (record) {
