@@ -71,7 +71,7 @@ const leverChart = () => {
         { what: `0.6x the loop: ${(0.6 * loopSeconds).toFixed(1)} s`, seconds: 0.6 * loopSeconds, dash: [4, 3] },
     ];
     return {
-        title: { text: `The program's settings at N = ${N}, M = ${M}: create wall time (median)`, subtitle: "one bar per setting; the rules are the kubectl loop at the same size" },
+        title: { text: `The program's settings at N = ${N}, M = ${M}: create wall time (median)`, subtitle: "one bar per setting; the rules are the kubectl loop at the same size", offset: 24 },
         width: 700,
         height: 22 * bars.length,
         layer: [
@@ -97,7 +97,8 @@ const leverChart = () => {
                 layer: [
                     { mark: { type: "rule", color: "#e45756", strokeDash: r.dash }, encoding: { x: { field: "seconds", type: "quantitative" } } },
                     {
-                        mark: { type: "text", color: "#e45756", align: "left", dx: 3, baseline: "top", y: r.dash.length ? 12 : 0 },
+                        // Above the bars, one line each, so no bar hides them.
+                        mark: { type: "text", color: "#e45756", align: "left", dx: 3, baseline: "bottom", y: r.dash.length ? -14 : -2 },
                         encoding: { x: { field: "seconds", type: "quantitative" }, text: { field: "what" } },
                     },
                 ],
