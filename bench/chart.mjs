@@ -20,7 +20,7 @@ const parsed = JSON.parse(readFileSync(input === "-" ? 0 : input, "utf8"));
 const all = (Array.isArray(parsed) ? parsed : parsed.measurements).filter((m) => m.op === "create");
 const measurements = all.filter((m) => m.phase === "sizes");
 
-const label = { program: "this program (pulumi up)", tuned: "this program, combinedPullSecret + PULUMI_SKIP_CHECKPOINTS", bare: "bare Pulumi program", loop: "kubectl loop", floor: "kubectl apply --server-side (floor)" };
+const label = { program: "this program (pulumi up)", tuned: "tuned (combined Secret + skip checkpoints)", bare: "bare Pulumi program", loop: "kubectl loop", floor: "kubectl apply --server-side (floor)" };
 const median = (xs) => {
     const s = [...xs].sort((a, b) => a - b);
     const mid = Math.floor(s.length / 2);
