@@ -539,8 +539,7 @@ function statOf(ms: Measurement[], q: Partial<Measurement>, pick: (m: Measuremen
 
 export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options["sizes"], print: (line?: string) => void): string[] {
     // Each way runs with its own setting here (variantOf): the way alone tells them apart.
-    const base = {};
-    const wall = (q: Partial<Measurement>) => statOf(ms, { ...base, ...q }, (m) => m.wallMs);
+    const wall = (q: Partial<Measurement>) => statOf(ms, q, (m) => m.wallMs);
     const ratio = (a?: Stat, b?: Stat) => (a && b ? (a.median / b.median).toFixed(2) : "–");
 
     const opTitle: Record<Op, string> = {
@@ -575,7 +574,7 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (const { namespaces, registries } of sizes) {
         for (const op of OPS) {
-            const at = { ...base, namespaces, registries, op };
+            const at = { namespaces, registries, op };
             const col = (pick: (m: Measurement) => number, digits: number, scale: number) =>
                 WAYS.map((way) => {
                     const st = statOf(ms, { ...at, way }, pick);
@@ -608,7 +607,7 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
         for (const op of ["create", "preview"] as const) {
             const p = wall({ namespaces, registries, op, way: "program" });
             const b = wall({ namespaces, registries, op, way: "bare" });
-            const cpu = (way: Way) => statOf(ms, { ...base, namespaces, registries, op, way }, (m) => m.cpuMs)?.median ?? NaN;
+            const cpu = (way: Way) => statOf(ms, { namespaces, registries, op, way }, (m) => m.cpuMs)?.median ?? NaN;
             if (p && b) {
                 const r = p.median / b.median;
                 verdicts.push(
