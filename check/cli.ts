@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parse } from "yaml";
+import { parse, type YAMLError } from "yaml";
 import { PROJECT } from "../components/config";
 import { checkStackFile, type Finding, yamlMessage } from "./stackFile";
 
@@ -13,6 +13,9 @@ interface Args {
     json: boolean;
     targets: string[];
 }
+
+// A stack's name may hold dots (`pulumi stack init prod.eu`): Pulumi.prod.eu.yaml.
+const STACK_FILE = /^Pulumi\.(.+)\.yaml$/;
 
 const USAGE = "usage: npm run check -- [--json] [stack|file.yaml ...]";
 
@@ -45,7 +48,7 @@ function readProject(dir: string, findings: Finding[]): string {
     try {
         project = (parse(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) ?? {}) as typeof project;
     } catch (err) {
-        findings.push({ file, line: 1, column: 1, path: "", message: `is not valid YAML: ${yamlMessage((err as Error).message)}`, fix: "fix the YAML syntax" });
+        findings.push({ file, line: 1, column: 1, path: "", message: `is not valid YAML: ${yamlMessage(err as YAMLError)}`, fix: "fix the YAML syntax" });
     }
     if (project.name !== PROJECT) {
         findings.push({ file, line: 1, column: 1, path: "name", message: `must be ${PROJECT}: it is the namespace of every config key`, fix: `set name: ${PROJECT}` });
@@ -56,7 +59,7 @@ function readProject(dir: string, findings: Finding[]): string {
 function stackFiles(stacksDir: string, targets: string[]): string[] {
     if (targets.length === 0) {
         return readdirSync(stacksDir)
-            .filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f))
+            .filter((f) => STACK_FILE.test(f))
             .sort()
             .map((f) => path.join(stacksDir, f));
     }
@@ -81,7 +84,7 @@ function main(argv: string[]): number {
             findings.push({ file: shown, line: 1, column: 1, path: "", message: "does not exist", fix: "create it with pulumi stack init, or check the name" });
             continue;
         }
-        const stack = /^Pulumi\.(.+)\.yaml$/.exec(path.basename(file))?.[1] ?? path.basename(file, ".yaml");
+        const stack = STACK_FILE.exec(path.basename(file))?.[1] ?? path.basename(file, ".yaml");
         findings.push(...checkStackFile(shown, readFileSync(file, "utf8"), stack));
     }
 

@@ -138,13 +138,26 @@ describe("npm run check (the offline stack check, end to end)", function () {
             }
         };
 
+        // `pulumi stack init prod.eu` is a valid stack, whose file is Pulumi.prod.eu.yaml.
+        it("checks a stack whose name has a dot with no arguments, and names it in the fixes", async () => {
+            write({
+                "Pulumi.yaml": "name: registry-access\nruntime: nodejs\n",
+                "Pulumi.prod.eu.yaml": "config:\n  registry-access:namespace: Bad_NS\n  registry-access:registries:\n    - server: registry.example.org\n      username: puller\n      password: plaintext-one\n",
+            });
+            const run = await check([], dir);
+            assert.equal(run.code, 1, run.stderr);
+            assert.match(run.stdout, /^Pulumi\.prod\.eu\.yaml:2:3 namespace: is not a DNS-1123 label/m);
+            assert.match(run.stdout, /^Pulumi\.prod\.eu\.yaml:6:17 registries\[0\]\.password: is a password in plaintext \(fix: pulumi config set --stack prod\.eu --secret/m);
+            assert.ok(!run.stdout.includes("plaintext-one"));
+        });
+
         it("finds Pulumi.yaml from a subfolder, and the stack files beside it without stackConfigDir, Pulumi.<stack>.yaml only", async () => {
             write({
                 "Pulumi.yaml": "name: registry-access\nruntime: nodejs\n",
                 "Pulumi.b.yaml": VALID,
                 "Pulumi.a.yaml": VALID,
                 "Pulumi.c.yml": "not: [checked",
-                "Pulumi.d.e.yaml": "not: [checked",
+                "Pulumi.d.e.yaml": VALID,
                 "notes.yaml": "not: [checked",
                 "Pulumi.old.yaml.bak": "not: [checked",
                 "backup-Pulumi.x.yaml": "not: [checked",
@@ -152,9 +165,9 @@ describe("npm run check (the offline stack check, end to end)", function () {
             });
             const run = await check(["--json"], path.join(dir, "sub/deeper"));
             assert.equal(run.code, 0, run.stdout);
-            assert.deepEqual(JSON.parse(run.stdout), { files: ["../../Pulumi.a.yaml", "../../Pulumi.b.yaml"], problems: [] });
+            assert.deepEqual(JSON.parse(run.stdout), { files: ["../../Pulumi.a.yaml", "../../Pulumi.b.yaml", "../../Pulumi.d.e.yaml"], problems: [] });
             const text = await check([], path.join(dir, "sub/deeper"));
-            assert.equal(text.stderr, "ok: 2 stack file(s) valid\n");
+            assert.equal(text.stderr, "ok: 3 stack file(s) valid\n");
             const one = await check(["Pulumi.a.yaml"], dir);
             assert.equal(one.stderr, "ok: 1 stack file(s) valid\n");
         });

@@ -7,6 +7,8 @@ import type { z } from "zod";
 import { CONTAINER_SERVICE_KEYS, REGISTRY_KEYS, STACK_KEYS, TENANT_KEYS } from "./schema";
 import { type Problem, PROJECT } from "./types";
 
+export const UNKNOWN_KEY = "is not a known key";
+
 /** Thrown with every problem found; its message lists them all. */
 export class ConfigError extends Error {
     constructor(readonly problems: Problem[]) {
@@ -127,7 +129,7 @@ export function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
                 const plausible = distance(key.toLowerCase(), guess.toLowerCase()) <= Math.max(2, Math.floor(guess.length / 3));
                 return {
                     path: keyPath([...path, key]),
-                    message: "is not a known key",
+                    message: UNKNOWN_KEY,
                     fix: plausible ? `did you mean '${guess}'?` : `remove it; known keys: ${known.join(", ")}`,
                 };
             });
@@ -136,6 +138,11 @@ export function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
             const expected =
                 issue.expected === "array" ? "a list" : issue.expected === "object" || issue.expected === "record" ? "a map of keys" : `a ${issue.expected}`;
             const message = input === undefined ? "is required" : `must be ${expected}, not ${typeName(input)}`;
+            if (issue.expected === "string" && typeof input === "number") {
+                // `pulumi config set --path` stores a number unless told otherwise.
+                const secret = path.at(-1) === "password" ? "--secret " : "";
+                return [{ path: at, message, fix: `quote it in the stack file, or: pulumi config set ${secret}--type string --path '${at}' <value>` }];
+            }
             return [{ path: at, message, fix: fixFor(path) }];
         }
         case "too_small":

@@ -6,8 +6,11 @@
 import { DOCKER_HUB_SERVER } from "../dockerConfig";
 import { cloudUsernameProblem, defaultSecretName, isDns1123Subdomain, serverKey } from "../names";
 import { FIX, fixFor, tenantPrefix } from "./messages";
-import { INVALID_METADATA_KEY, TENANT_KEYS } from "./schema";
+import { asText, INVALID_METADATA_KEY, TENANT_KEYS } from "./schema";
 import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, ENCRYPTED_PLACEHOLDER, type Problem } from "./types";
+
+/** Namespaces the API server makes and keeps; no stack may own (and on destroy delete) them. */
+const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 interface RawEntry {
     path: string;
@@ -79,7 +82,7 @@ export function crossProblems(raw: unknown): Problem[] {
     const namespaces = new Map<string, string>();
     for (const tenant of tenants) {
         const at = (key: string) => `${tenantPrefix(tenant.path)}${key}`;
-        const ns = tenant.value.namespace;
+        const ns = asText(tenant.value.namespace);
         if (typeof ns === "string") {
             const first = namespaces.get(ns);
             if (first !== undefined) {
@@ -97,6 +100,13 @@ export function crossProblems(raw: unknown): Problem[] {
             });
         }
         const adopting = tenant.value.createNamespace === false || tenant.value.createNamespace === "false";
+        if (!adopting && typeof ns === "string" && SYSTEM_NAMESPACES.includes(ns)) {
+            problems.push({
+                path: at("createNamespace"),
+                message: `'${ns}' is a namespace Kubernetes makes itself: the stack cannot create it, and its destroy would try to delete it`,
+                fix: `adopt it: pulumi config set --path '${at("createNamespace")}' false`,
+            });
+        }
         for (const key of ["labels", "annotations"]) {
             const map = tenant.value[key];
             // Zod's record skips a `__proto__` key without a word; it is no valid key either.
@@ -152,7 +162,8 @@ function credentialProblems({ path, value, shared }: RawEntry): Problem[] {
     }
     const server = entryServer(value)?.server;
     if (server !== undefined) {
-        const username = typeof value.username === "string" ? value.username : undefined;
+        const text = asText(value.username);
+        const username = typeof text === "string" ? text : undefined;
         const password = typeof value.password === "string" && value.password !== ENCRYPTED_PLACEHOLDER ? value.password : undefined;
         const cloud = cloudUsernameProblem(server, username, password, generated);
         if (cloud) {
@@ -172,7 +183,7 @@ function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): 
     for (const tenant of tenants) {
         for (const { path, value } of [...shared, ...tenant.own]) {
             const key = entryServer(value)?.key;
-            const username = value.username ?? tenant.value.namespace;
+            const username = asText(value.username ?? tenant.value.namespace);
             if (!isGenerated(value) || key === undefined || typeof username !== "string") {
                 continue;
             }
@@ -229,7 +240,8 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string, combined:
 /** The Secret name a raw entry gets: given, or its server's default; undefined when malformed. */
 function entrySecretName(value: Record<string, unknown>): string | undefined {
     if (value.secretName !== undefined) {
-        return typeof value.secretName === "string" ? value.secretName : undefined;
+        const name = asText(value.secretName);
+        return typeof name === "string" ? name : undefined;
     }
     const server = entryServer(value)?.server;
     return server === undefined ? undefined : defaultSecretName(server);

@@ -11,6 +11,14 @@ import { PROJECT } from "./types";
 const boolean = () => z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
 const wholeNumber = () => z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int());
 
+/**
+ * A string key as Pulumi can hand it over: `pulumi config set --path` stores `100012345678` and
+ * `true` as a number and a boolean, which the program reads back as what was typed. Other numbers
+ * (1.10, 1e3, past 2^53) do not read back as typed: they stay numbers, refused with a fix.
+ */
+export const asText = (v: unknown): unknown => (typeof v === "boolean" || (typeof v === "number" && Number.isSafeInteger(v)) ? String(v) : v);
+const textual = <T extends z.ZodType>(schema: T) => z.preprocess(asText, schema);
+
 /** A refinement whose failure carries its fix. */
 const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
     [ok, { message, params: fix ? { fix } : {} }] as const;
@@ -28,36 +36,31 @@ export const INVALID_METADATA_KEY = "is not a valid Kubernetes label or annotati
 const metadataKey = z.string().refine(...rule(isQualifiedName, INVALID_METADATA_KEY));
 
 const registrySchema = z.strictObject({
-    server: z
-        .string()
-        .refine(...rule((s) => serverKey(s) !== undefined, "is not a host[:port][/path] or http(s):// URL"))
-        .optional(),
-    username: z
-        .string()
-        .min(1)
-        .refine(
-            ...rule(
-                (s) => !s.includes(":"),
-                "must not contain ':' (the kubelet splits the auth field at the first colon, so it could never log in)",
-                "use the registry's username without ':'; a ':' is fine in the password",
+    server: textual(z.string().refine(...rule((s) => serverKey(s) !== undefined, "is not a host[:port][/path] or http(s):// URL"))).optional(),
+    username: textual(
+        z
+            .string()
+            .min(1)
+            .refine(
+                ...rule(
+                    (s) => !s.includes(":"),
+                    "must not contain ':' (the kubelet splits the auth field at the first colon, so it could never log in)",
+                    "use the registry's username without ':'; a ':' is fine in the password",
+                ),
             ),
-        )
-        .optional(),
-    password: z.string().min(1).optional(),
+    ).optional(),
+    password: textual(z.string().min(1)).optional(),
     generatePassword: z
         .preprocess(
             (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
             z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }).optional(),
         )
         .optional(),
-    email: z.string().optional(),
-    secretName: z
-        .string()
-        .refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))
-        .optional(),
+    email: textual(z.string()).optional(),
+    secretName: textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))).optional(),
 });
 
-const dnsSubdomainList = z.array(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain")));
+const dnsSubdomainList = z.array(textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain"))));
 
 /** An https:// URL with a host; a bearer token must not cross the network in the clear. */
 function isHttpsUrl(s: string): boolean {
@@ -89,15 +92,17 @@ const containerServiceSchema = z.preprocess(
 );
 
 const tenantShape = {
-    namespace: z
-        .string()
-        .min(1)
-        .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")),
+    namespace: textual(
+        z
+            .string()
+            .min(1)
+            .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")),
+    ),
     createNamespace: boolean().optional(),
     labels: z
-        .record(metadataKey, z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")))
+        .record(metadataKey, textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value"))))
         .optional(),
-    annotations: z.record(metadataKey, z.string()).optional(),
+    annotations: z.record(metadataKey, textual(z.string())).optional(),
     registries: z.array(registrySchema).optional(),
     serviceAccounts: dnsSubdomainList.min(1).optional(),
     keepPullSecrets: dnsSubdomainList.optional(),
