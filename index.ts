@@ -48,7 +48,7 @@ async function checkImageIsolation(config: StackConfig): Promise<void> {
     }
     const probes = config.tenants.map((t) => ({ namespace: t.namespace, server: t.registries[0]?.server ?? "" }));
     const k8s = new pulumi.Config("kubernetes");
-    const answers = await imageIsolation(probes, clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context") }));
+    const answers = await imageIsolation(probes, clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") }));
     const message = isolationMessage(answers);
     if (message === undefined) {
         return;
