@@ -131,12 +131,13 @@ export = reported(async () => {
  * a line per generated credential, for the registry's operator.
  */
 function htpasswdFiles(byTenant: Record<string, Record<string, GeneratedCredential>>): Record<string, string> {
-    const files: Record<string, string> = {};
+    // A Map: a registry host may be any name, `constructor` and `__proto__` included.
+    const files = new Map<string, string>();
     for (const credentials of Object.values(byTenant)) {
         for (const c of Object.values(credentials)) {
             const registry = serverKey(c.server) ?? c.server;
-            files[registry] = `${files[registry] ?? ""}${c.htpasswd}\n`;
+            files.set(registry, `${files.get(registry) ?? ""}${c.htpasswd}\n`);
         }
     }
-    return files;
+    return Object.fromEntries(files);
 }

@@ -180,7 +180,8 @@ function passwordsIn(value: unknown, path: string): string[] {
     }
     if (typeof value === "object" && value !== null) {
         return Object.entries(value).flatMap(([k, v]) =>
-            k === "password" && typeof v === "string" && v !== "" ? [`${path}.${k}`] : passwordsIn(v, `${path}.${k}`),
+            // A number is a password too: the program reads it back as the digits.
+            k === "password" && ((typeof v === "string" && v !== "") || typeof v === "number") ? [`${path}.${k}`] : passwordsIn(v, `${path}.${k}`),
         );
     }
     return [];

@@ -1,7 +1,9 @@
-import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
+import { tokenSecretName } from "./names";
+
+export { tokenSecretName };
 
 export interface ContainerServiceArgs {
     /** The namespace the Container Service runs its Jobs in. */
@@ -85,15 +87,6 @@ export class ContainerServiceAccess extends pulumi.ComponentResource {
         );
         this.registerOutputs({ kubeconfig: this.kubeconfig });
     }
-}
-
-/** `<account>-token`, with a hash of the keeper when one is set (names stay DNS-1123 subdomains). */
-export function tokenSecretName(serviceAccount: string, rotation?: string): string {
-    if (rotation === undefined) {
-        return `${serviceAccount}-token`;
-    }
-    const hash = createHash("sha256").update(rotation).digest("hex").slice(0, 8);
-    return `${serviceAccount}-token-${hash}`;
 }
 
 export interface KubeconfigArgs {

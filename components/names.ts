@@ -44,6 +44,15 @@ export function defaultSecretName(server: string): string {
     return `${name.slice(0, 54).replace(/-$/, "")}-${hash}`;
 }
 
+/** The Container Service's token Secret: `<account>-token`, with a hash of the keeper when one is set. */
+export function tokenSecretName(serviceAccount: string, rotation?: string): string {
+    if (rotation === undefined) {
+        return `${serviceAccount}-token`;
+    }
+    const hash = createHash("sha256").update(rotation).digest("hex").slice(0, 8);
+    return `${serviceAccount}-token-${hash}`;
+}
+
 /** A problem with a credential's key, found from its registry's conventions. */
 export interface CloudProblem {
     key: "username" | "password" | "generatePassword";
@@ -54,7 +63,7 @@ export interface CloudProblem {
 const ECR = /^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
 const GOOGLE = /^([a-z0-9-]+\.)?gcr\.io$|^[a-z0-9-]+-docker\.pkg\.dev$/;
 const ACR = /^([a-z0-9]+)\.azurecr\.(io|cn|us)$/;
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACR_USERNAME = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const GOOGLE_USERNAMES = ["_json_key", "_json_key_base64", "oauth2accesstoken"];
 
 /**
@@ -93,11 +102,13 @@ export function cloudUsernameProblem(
     }
     if (cloud === "ACR") {
         const registryName = ACR.exec(host)![1];
-        if (!GUID.test(username) && username.toLowerCase() !== registryName) {
+        // A client id (GUID), the admin user (the registry's name) and a repository-scoped token's
+        // name are all letters, digits and '-': an email or a user principal name never logs in.
+        if (!ACR_USERNAME.test(username)) {
             return {
                 key: "username",
-                message: `must be a service principal's client id (a GUID) or the admin user '${registryName}' for Azure Container Registry`,
-                fix: "set the service principal's appId as username and its secret as password",
+                message: `must be a service principal's client id (a GUID), a token's name or the admin user '${registryName}' for Azure Container Registry`,
+                fix: "set the service principal's appId, the token's name or the admin user as username, and its secret as password",
             };
         }
     }

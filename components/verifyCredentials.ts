@@ -226,20 +226,60 @@ function explain(err: unknown, path: string, timedOutAfterMs: number | undefined
  * Basic or Bearer one is used, with its own parameters only.
  */
 export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
-    // A challenge starts with a scheme token followed by a space (parameters have "=" instead).
-    const starts = [...header.matchAll(/(?:^|,)\s*([A-Za-z][\w-]*)(?=\s+[^\s=,]|\s*$|\s*,)(?!\s*=)/g)];
-    const challenges = starts.map((m, i) => header.slice(m.index + m[0].length - m[1].length, starts[i + 1]?.index ?? header.length));
-    const chosen = challenges.find((c) => /^(basic|bearer)\b/i.test(c)) ?? challenges[0] ?? header;
-    const parts = /^\s*(\S+)\s*(.*)$/s.exec(chosen);
-    const params: Record<string, string> = {};
-    if (!parts) {
-        return { scheme: "", params };
+    const challenges = parseChallenges(header);
+    return challenges.find((c) => c.scheme === "basic" || c.scheme === "bearer") ?? challenges[0] ?? { scheme: "", params: {} };
+}
+
+// RFC 9110 11.6.1: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ], auth-param =
+// token BWS "=" BWS ( token / quoted-string ). A comma inside a quoted string is part of the value.
+const TOKEN = /[!#$%&'*+.^_`|~0-9A-Za-z-]+/y;
+const TOKEN68 = /[A-Za-z0-9._~+/-]+=*/y;
+const QUOTED = /"((?:[^"\\]|\\.)*)"/y;
+// Not RFC 9110's token: registries send unquoted URLs (`realm=https://...`), read up to a comma.
+const UNQUOTED = /[^\s,"]+/y;
+const SPACES = /[ \t]*/y;
+
+/** Every challenge of a WWW-Authenticate value, schemes and parameter names lower-cased. */
+function parseChallenges(header: string): { scheme: string; params: Record<string, string> }[] {
+    const challenges: { scheme: string; params: Record<string, string> }[] = [];
+    let at = 0;
+    const read = (re: RegExp): RegExpExecArray | null => {
+        re.lastIndex = at;
+        const m = re.exec(header);
+        at = m ? re.lastIndex : at;
+        return m;
+    };
+    const atListEnd = () => (read(SPACES), at >= header.length || header[at] === ",");
+    while (at < header.length) {
+        read(SPACES);
+        if (header[at] === ",") {
+            at++;
+            continue;
+        }
+        const name = read(TOKEN)?.[0].toLowerCase();
+        if (name === undefined) {
+            at++; // not a token: skipped, as a lenient client does
+            continue;
+        }
+        read(SPACES);
+        if (header[at] === "=") {
+            at++;
+            read(SPACES);
+            const value = read(QUOTED)?.[1].replace(/\\(.)/g, "$1") ?? read(UNQUOTED)?.[0] ?? "";
+            const current = challenges.at(-1);
+            if (current && name !== "__proto__") {
+                current.params[name] = value;
+            }
+            continue;
+        }
+        challenges.push({ scheme: name, params: {} });
+        // `Negotiate abc==`: a token68 after the scheme is its credential, not a scheme.
+        const mark = at;
+        if (!(read(TOKEN68) && atListEnd())) {
+            at = mark;
+        }
     }
-    const [, scheme, rest] = parts;
-    for (const m of rest.matchAll(/([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) {
-        params[m[1].toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3];
-    }
-    return { scheme: scheme.toLowerCase(), params };
+    return challenges;
 }
 
 /** One GET on its own connection; the body is read (up to MAX_BODY) and returned. */

@@ -22,7 +22,7 @@ describe("cloud registries' credential conventions", () => {
             "myreg.azurecr.cn",
             "myreg.azurecr.us",
         ]) {
-            assert.notEqual(cloudUsernameProblem(server, "not-a-cloud-user", "pw", false), undefined, server);
+            assert.notEqual(cloudUsernameProblem(server, "not_a_cloud@user", "pw", false), undefined, server);
         }
     });
 
@@ -40,7 +40,7 @@ describe("cloud registries' credential conventions", () => {
             "12345678901.dkr.ecr.eu-west-1.amazonaws.com",
             "registry.example.org",
         ]) {
-            assert.equal(cloudUsernameProblem(server, "not-a-cloud-user", "pw", false), undefined, server);
+            assert.equal(cloudUsernameProblem(server, "not_a_cloud@user", "pw", false), undefined, server);
         }
     });
 
@@ -84,17 +84,18 @@ describe("cloud registries' credential conventions", () => {
         assert.equal(cloudUsernameProblem("gcr.io", "_json_key", undefined, false), undefined);
     });
 
-    it("ACR: a service principal's client id, or the registry's own name for the admin user", () => {
-        assert.deepEqual(cloudUsernameProblem("myreg.azurecr.io", "someone", "pw", false), {
+    it("ACR: a service principal's client id, a repository-scoped token's name, or the registry's own name for the admin user", () => {
+        assert.deepEqual(cloudUsernameProblem("myreg.azurecr.io", "someone@myreg.onmicrosoft.com", "pw", false), {
             key: "username",
-            message: "must be a service principal's client id (a GUID) or the admin user 'myreg' for Azure Container Registry",
-            fix: "set the service principal's appId as username and its secret as password",
+            message: "must be a service principal's client id (a GUID), a token's name or the admin user 'myreg' for Azure Container Registry",
+            fix: "set the service principal's appId, the token's name or the admin user as username, and its secret as password",
         });
-        for (const username of [CLIENT_ID, CLIENT_ID.toUpperCase(), "myreg", "MyReg"]) {
+        // A token's name (az acr token create -n xnat-pull) logs in as itself.
+        for (const username of [CLIENT_ID, CLIENT_ID.toUpperCase(), "myreg", "MyReg", "xnat-pull"]) {
             assert.equal(cloudUsernameProblem("myreg.azurecr.io", username, "pw", false), undefined, username);
         }
-        // Not quite a GUID, or another registry's admin user.
-        for (const username of [CLIENT_ID.slice(1), `${CLIENT_ID}0`, `x${CLIENT_ID}`, "otherreg"]) {
+        // Not a name ACR issues.
+        for (const username of ["someone@example.org", "_json_key", "DOMAIN\\user", "-leading"]) {
             assert.notEqual(cloudUsernameProblem("myreg.azurecr.io", username, "pw", false), undefined, username);
         }
     });

@@ -39,10 +39,10 @@ describe("config keys named like Object.prototype members", function () {
         });
 
         it(`annotation key ${key} with a value that is not a string is a problem at its path`, () => {
-            const problems = problemsOf({ namespace: "ns", registries, annotations: { [key]: 42 } });
+            const problems = problemsOf({ namespace: "ns", registries, annotations: { [key]: 4.2 } });
             assert.equal(problems.length, 1, JSON.stringify(problems));
             assert.match(problems[0].path, new RegExp(`^annotations(\\.${key}|\\["${key}"\\])$`));
-            assert.match(problems[0].fix, /annotation keys to string values/);
+            assert.match(problems[0].fix, /--type string --path|annotation keys to string values/);
         });
 
         it(`top-level key ${key} is reported as unknown`, () => {
@@ -75,7 +75,7 @@ describe("config keys named like Object.prototype members", function () {
                     '    constructor: "bad value!"',
                     '    __proto__: "bad value!"',
                     "  registry-access:annotations:",
-                    "    valueOf: 42",
+                    "    valueOf: 4.2",
                     "  registry-access:registries:",
                     "    - server: registry.example.org",
                     "      username: puller",

@@ -175,7 +175,7 @@ describe("tenants config", () => {
         it("labels and annotations: valid keys and values, only on a created namespace", () => {
             assert.match(problemAt({ namespace: "a", registries: [reg()], labels: { "bad key!": "x" } }, 'labels["bad key!"]').message, /not a valid Kubernetes label or annotation key/);
             assert.match(problemAt({ namespace: "a", registries: [reg()], labels: { team: "not valid!" } }, "labels.team").message, /not a valid label value/);
-            assert.match(problemAt({ namespace: "a", registries: [reg()], annotations: { note: 5 } }, "annotations.note").message, /must be a string/);
+            assert.match(problemAt({ namespace: "a", registries: [reg()], annotations: { note: 5.5 } }, "annotations.note").message, /must be a string/);
             assert.match(problemAt({ namespace: "a", createNamespace: false, registries: [reg()], labels: { team: "a" } }, "labels").message, /only applies to a namespace this stack creates/);
         });
         it("stack-wide keys have types", () => {
@@ -208,7 +208,7 @@ describe("tenants config", () => {
             assert.doesNotThrow(() => validateStackConfig({ namespace: "a", registries: [{ server: "eu.gcr.io", username: "_json_key", password: key }] }));
         });
         it("ACR wants a service principal id or the admin user", () => {
-            assert.match(problemAt({ namespace: "a", registries: [reg({ server: "myreg.azurecr.io", username: "someone" })] }, "registries[0].username").message, /service principal's client id/);
+            assert.match(problemAt({ namespace: "a", registries: [reg({ server: "myreg.azurecr.io", username: "someone@example.org" })] }, "registries[0].username").message, /service principal's client id/);
             assert.doesNotThrow(() => validateStackConfig({ namespace: "a", registries: [reg({ server: "myreg.azurecr.io", username: "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b" })] }));
             assert.doesNotThrow(() => validateStackConfig({ namespace: "a", registries: [reg({ server: "myreg.azurecr.io", username: "myreg" })] }));
         });

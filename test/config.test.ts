@@ -110,7 +110,7 @@ describe("validateStackConfig", () => {
             assert.equal(missing.message, "is required (or set generatePassword: true)");
             assert.equal(missing.fix, "pulumi config set --secret --path 'registries[0].password' <password>");
             assert.equal(problemAt({ namespace: "x", registries: [reg({ password: "" })] }, "registries[0].password").message, "must not be empty");
-            assert.equal(problemAt({ namespace: "x", registries: [reg({ password: 1234 })] }, "registries[0].password").message, "must be a string, not a number");
+            assert.equal(problemAt({ namespace: "x", registries: [reg({ password: 12.34 })] }, "registries[0].password").message, "must be a string, not a number");
         });
         for (const bad of ["registry example.org", "ftp://reg.example.org", "https://user@reg.example.org", "reg.example.org:99999", "reg.example.org/a?b", "", "https://"]) {
             it(`server must be host[:port][/path] or a URL: ${JSON.stringify(bad)}`, () => {
@@ -123,7 +123,7 @@ describe("validateStackConfig", () => {
             assert.match(problemAt({ namespace: "x", registries: [reg({ secretName: "Reg_Cred" })] }, "registries[0].secretName").message, /DNS-1123 subdomain/);
         });
         it("email must be a string", () => {
-            assert.equal(problemAt({ namespace: "x", registries: [reg({ email: 5 })] }, "registries[0].email").message, "must be a string, not a number");
+            assert.equal(problemAt({ namespace: "x", registries: [reg({ email: 5.5 })] }, "registries[0].email").message, "must be a string, not a number");
         });
         it("duplicate servers are reported on the later entry", () => {
             const p = problemAt({ namespace: "x", registries: [reg(), reg({ server: "https://REGISTRY.example.org/" })] }, "registries[1].server");
@@ -168,7 +168,7 @@ describe("validateStackConfig", () => {
             });
         });
         it("a value of the wrong type is named by its type: null, a list, a map, a number", () => {
-            const messages = [null, ["team"], { team: 1 }, 5].map((namespace) => problemAt({ namespace, registries: [reg()] }, "namespace").message);
+            const messages = [null, ["team"], { team: 1 }, 5.5].map((namespace) => problemAt({ namespace, registries: [reg()] }, "namespace").message);
             assert.deepEqual(messages, ["must be a string, not null", "must be a string, not a list", "must be a string, not a map", "must be a string, not a number"]);
         });
         it("a key within edit distance of a known one, scaled to its length, gets a did-you-mean", () => {
@@ -227,8 +227,8 @@ describe("validateStackConfig", () => {
             const all = problems({
                 tenants: [
                     { namespace: "a", registries: [generated("not a server"), generated("bad server")] },
-                    { namespace: "b", registries: [generated("r.example.org", 5)] },
-                    { namespace: "c", registries: [generated("r.example.org", 5)] },
+                    { namespace: "b", registries: [generated("r.example.org", 5.5)] },
+                    { namespace: "c", registries: [generated("r.example.org", 5.5)] },
                 ],
             });
             assert.deepEqual(all.map((p) => p.path).sort(), [
@@ -239,7 +239,7 @@ describe("validateStackConfig", () => {
             ]);
         });
         it("a name listed twice is a problem; a value that is not a name is reported by type only", () => {
-            const all = problems({ namespace: "x", registries: [reg()], serviceAccounts: ["ci", "ci", 5, 5], keepPullSecrets: [7, 7] });
+            const all = problems({ namespace: "x", registries: [reg()], serviceAccounts: ["ci", "ci", 5.5, 5.5], keepPullSecrets: [7.5, 7.5] });
             assert.deepEqual(all.map((p) => [p.path, p.message]), [
                 ["serviceAccounts[2]", "must be a string, not a number"],
                 ["serviceAccounts[3]", "must be a string, not a number"],
@@ -257,7 +257,7 @@ describe("validateStackConfig", () => {
             assert.deepEqual(withAccount("ci", ["default", "ci"]).map((p) => p.message), [
                 "'ci' is a ServiceAccount this stack patches with pull secrets; the Container Service needs one of its own, which the stack creates",
             ]);
-            assert.deepEqual(withAccount(5, [5]).map((p) => [p.path, p.message]), [
+            assert.deepEqual(withAccount(5.5, [5.5]).map((p) => [p.path, p.message]), [
                 ["serviceAccounts[0]", "must be a string, not a number"],
                 ["containerService.serviceAccount", "must be a string, not a number"],
             ]);
@@ -313,8 +313,8 @@ describe("validateStackConfig", () => {
         });
         it("a fix names the registry entry it is about, shared or in a tenant", () => {
             const all = problems({
-                sharedRegistries: [reg(), reg({ server: "b.example.org", password: 5 })],
-                tenants: [{ namespace: "a", registries: [reg({ server: "c.example.org" }), reg({ server: "d.example.org", password: 7 })] }],
+                sharedRegistries: [reg(), reg({ server: "b.example.org", password: null })],
+                tenants: [{ namespace: "a", registries: [reg({ server: "c.example.org" }), reg({ server: "d.example.org", password: null })] }],
             });
             assert.deepEqual(
                 all.filter((p) => p.path.endsWith("password")).map((p) => p.fix).sort(),

@@ -13,6 +13,19 @@ describe("verifyCredentials parsing", () => {
         });
     });
 
+    // RFC 9110 11.6.1: a quoted-string may hold commas and spaces; splitting at them lost `scope`
+    // and asked the token service for the wrong service.
+    it("reads a quoted parameter holding a comma whole, and the parameters after it", () => {
+        assert.deepEqual(parseChallenge('Bearer realm="https://auth.example.org/token",service="Example Registry, EU West",scope="repository:team/app:pull"'), {
+            scheme: "bearer",
+            params: { realm: "https://auth.example.org/token", service: "Example Registry, EU West", scope: "repository:team/app:pull" },
+        });
+        assert.deepEqual(parseChallenge('Basic realm="a, Bearer b", charset="UTF-8"'), { scheme: "basic", params: { realm: "a, Bearer b", charset: "UTF-8" } });
+        assert.deepEqual(parseChallenge('Bearer realm = "https://t" , Service=svc'), { scheme: "bearer", params: { realm: "https://t", service: "svc" } });
+        assert.deepEqual(parseChallenge('Negotiate abc==, Bearer realm="https://t"'), { scheme: "bearer", params: { realm: "https://t" } });
+        assert.deepEqual(parseChallenge('Bearer __proto__="x", realm="https://t"'), { scheme: "bearer", params: { realm: "https://t" } });
+    });
+
     it("uses only the first Basic or Bearer challenge when several are joined in one header", () => {
         assert.deepEqual(parseChallenge('Bearer realm="https://a/token",service="svc", Basic realm="Registry"'), {
             scheme: "bearer",

@@ -4,7 +4,7 @@
  * malformed are skipped here: their own rule already reports them.
  */
 import { DOCKER_HUB_SERVER } from "../dockerConfig";
-import { cloudUsernameProblem, defaultSecretName, isDns1123Subdomain, serverKey } from "../names";
+import { cloudUsernameProblem, defaultSecretName, isDns1123Subdomain, serverKey, tokenSecretName } from "../names";
 import { FIX, fixFor, tenantPrefix } from "./messages";
 import { asText, INVALID_METADATA_KEY, TENANT_KEYS } from "./schema";
 import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, ENCRYPTED_PLACEHOLDER, type Problem } from "./types";
@@ -122,6 +122,7 @@ export function crossProblems(raw: unknown): Problem[] {
             }
         }
         problems.push(...duplicateProblems(registries, tenant.path, combined));
+        problems.push(...tokenNameProblems(tenant.value, registries, tenant.path, combined));
         problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets"), combined));
         problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
         problems.push(...containerServiceProblems(tenant.value, at("containerService")));
@@ -203,8 +204,10 @@ function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): 
 }
 
 /**
- * Duplicate servers and Secret names among one tenant's registries (shared ones included). With
- * a combined Secret, servers must still differ (`auths` is a map); names do not matter.
+ * Duplicate servers and object names among one tenant's registries (shared ones included). Each
+ * entry's Secret name (given, or its server's default) must be valid and unique; with a combined
+ * Secret, servers must still differ (`auths` is a map), and the names left are those of the
+ * generated passwords, which must differ too (each names its RandomPassword and its output).
  */
 function duplicateProblems(registries: RawEntry[], tenantPath: string, combined: string | undefined): Problem[] {
     const problems: Problem[] = [];
@@ -224,17 +227,50 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string, combined:
             servers.set(key, path);
         }
         // A duplicate server's default name is necessarily a duplicate too: report the cause once.
-        const name = combined !== undefined || (firstServer !== undefined && value.secretName === undefined) ? undefined : entrySecretName(value);
-        if (name !== undefined && isDns1123Subdomain(name)) {
-            const first = names.get(name);
-            if (first !== undefined) {
-                problems.push({ path: `${path}.secretName`, message: `'${name}' is already the Secret name of ${first}${inTenant}`, fix: "give each registry its own secretName" });
-            } else {
-                names.set(name, path);
-            }
+        const named = combined === undefined ? firstServer === undefined || value.secretName !== undefined : isGenerated(value);
+        const name = named ? entrySecretName(value) : undefined;
+        if (name === undefined) {
+            continue;
+        }
+        if (combined === undefined && value.secretName === undefined && !isDns1123Subdomain(name)) {
+            problems.push({ path: `${path}.server`, message: `gives the default Secret name '${name}', which Kubernetes refuses`, fix: "set a secretName for this registry" });
+            continue;
+        }
+        const first = names.get(name);
+        if (first !== undefined && isDns1123Subdomain(name)) {
+            problems.push(
+                combined === undefined
+                    ? { path: `${path}.secretName`, message: `'${name}' is already the Secret name of ${first}${inTenant}`, fix: "give each registry its own secretName" }
+                    : {
+                          path: `${path}.secretName`,
+                          message: `'${name}' is already the name of ${first}'s generated password${inTenant}`,
+                          fix: "give one of them a secretName: with combinedPullSecret it names the generated password",
+                      },
+            );
+        } else {
+            names.set(name, path);
         }
     }
     return problems;
+}
+
+/** A Secret the stack declares for XNAT's Container Service must not share a pull Secret's name. */
+function tokenNameProblems(tenant: Record<string, unknown>, registries: RawEntry[], tenantPath: string, combined: string | undefined): Problem[] {
+    const settings = asRecord(tenant.containerService);
+    const account = asText(settings?.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT);
+    const rotation = asText(settings?.tokenRotation);
+    if (!settings || typeof account !== "string" || (rotation !== undefined && typeof rotation !== "string")) {
+        return [];
+    }
+    const token = tokenSecretName(account, rotation as string | undefined);
+    const message = `'${token}' is the Container Service's token Secret in this namespace`;
+    const fix = `choose another name, or another ${tenantPrefix(tenantPath)}containerService.serviceAccount`;
+    if (combined !== undefined) {
+        return combined === token ? [{ path: "combinedPullSecret", message, fix }] : [];
+    }
+    return registries.flatMap(({ path, value }) =>
+        entrySecretName(value) === token ? [{ path: `${path}.${value.secretName === undefined ? "server" : "secretName"}`, message, fix }] : [],
+    );
 }
 
 /** The Secret name a raw entry gets: given, or its server's default; undefined when malformed. */
@@ -273,10 +309,13 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string, c
 }
 
 
-/** With one combined Secret, a registry's own secretName would name nothing: it is refused, not ignored. */
+/**
+ * With one combined Secret, a configured registry's own secretName would name nothing: it is
+ * refused, not ignored. A generated one's names its password (RandomPassword and output key).
+ */
 function combinedSecretNameProblems(entries: RawEntry[], combined: string): Problem[] {
     return entries.flatMap(({ path, value }) =>
-        value.secretName === undefined
+        value.secretName === undefined || isGenerated(value)
             ? []
             : [
                   {

@@ -23,6 +23,9 @@ const textual = <T extends z.ZodType>(schema: T) => z.preprocess(asText, schema)
 const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
     [ok, { message, params: fix ? { fix } : {} }] as const;
 
+// A newline in a username would add a line of its own to a registry's htpasswd file.
+const noControlCharacters = rule((s) => !/\p{Cc}/u.test(s), "must not contain control characters (a newline, a tab, ...)", "retype it without them");
+
 // Kubernetes qualified names (label and annotation keys) and label values.
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -47,7 +50,8 @@ const registrySchema = z.strictObject({
                     "must not contain ':' (the kubelet splits the auth field at the first colon, so it could never log in)",
                     "use the registry's username without ':'; a ':' is fine in the password",
                 ),
-            ),
+            )
+            .refine(...noControlCharacters),
     ).optional(),
     password: textual(z.string().min(1)).optional(),
     generatePassword: z
@@ -56,7 +60,7 @@ const registrySchema = z.strictObject({
             z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }).optional(),
         )
         .optional(),
-    email: textual(z.string()).optional(),
+    email: textual(z.string().refine(...noControlCharacters)).optional(),
     secretName: textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))).optional(),
 });
 
@@ -82,10 +86,11 @@ const containerServiceSchema = z.preprocess(
     z
         .strictObject({
             apiServer: z.string().refine(...rule(isHttpsUrl, "is not an https:// URL with a host (and no credentials, query or fragment)")),
-            serviceAccount: z
-                .string()
-                .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`))
-                .optional(),
+            serviceAccount: textual(
+                z
+                    .string()
+                    .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`)),
+            ).optional(),
             tokenRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
         })
         .optional(),
