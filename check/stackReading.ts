@@ -1,9 +1,9 @@
 /**
  * A stack file read as Pulumi reads it, so that the offline check judges what the program will be
  * handed: YAML aliases and `<<` merge keys resolved, and each `registry-access:` key a string (a
- * scalar as written, since Pulumi reads top-level values as text; a map or list as JSON). A
- * `secure:` leaf stands in as ENCRYPTED_PLACEHOLDER, its content being unknown without the
- * passphrase. Every value keeps its YAML node, so that a problem can be given a line and column.
+ * scalar as text, a map or list as JSON); test/cluster/stackReading.test.ts compares this reading
+ * with the CLI's own. A `secure:` leaf stands in as ENCRYPTED_PLACEHOLDER, its content being
+ * unknown without the passphrase. Every value keeps its YAML node, for a line and column.
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLError, type YAMLMap } from "yaml";
 import { ENCRYPTED_PLACEHOLDER, parseConfigValue, parseKeyPath, PROJECT } from "../components/config";
@@ -86,14 +86,11 @@ export function projectKeys(config: YAMLMap, doc: Document): { key: string; keyN
 }
 
 /**
- * A top-level scalar as Pulumi hands it over: the text as written (`123`, `0x10`, `true`), a
- * quoted or block string's value, nothing for null.
+ * A top-level scalar as Pulumi hands it over: what YAML parsed, as text (`123` is "123", `true`
+ * "true", `0x10` "16", `1.10` "1.1"), a string as it is, nothing for null.
  */
 function scalarText(node: Node | null | undefined): string {
-    if (!isScalar(node) || node.value === null) {
-        return "";
-    }
-    return typeof node.value === "string" ? node.value : (node.source ?? String(node.value));
+    return isScalar(node) && node.value !== null ? String(node.value) : "";
 }
 
 export function readStackFile(text: string): StackReading {
