@@ -14,7 +14,7 @@ import { ofType, runProgram, type RunResult } from "./support/runProgram";
 import { isSecretWrapper } from "./support/secrets";
 
 const ROOT = path.resolve(__dirname, "../..");
-const STACKS = readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f)).sort();
+const STACKS = readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\..+\.yaml$/.test(f)).sort();
 
 /** A stack file's config as the runtime sees it, keys without the project prefix. */
 function runtimeConfig(file: string): Record<string, unknown> {
@@ -52,7 +52,7 @@ describe("the shipped stacks under mocks", function () {
 
     before(async () => {
         assert.ok(STACKS.length > 0, "no stack file in stacks/");
-        const runs = await Promise.all(STACKS.map((f) => runProgram(runtimeConfig(f), { stack: f.split(".")[1] })));
+        const runs = await Promise.all(STACKS.map((f) => runProgram(runtimeConfig(f), { stack: f.slice("Pulumi.".length, -".yaml".length) })));
         STACKS.forEach((f, i) => results.set(f, runs[i]));
     });
 
