@@ -4,7 +4,7 @@
  * reading and validation, and every problem is located at a line and column.
  */
 import { isMap, type Node, type YAMLError } from "yaml";
-import { ConfigError, fromPulumiConfig, type Problem, type StackConfig, UNKNOWN_KEY, validateStackConfig } from "../components/config";
+import { ConfigError, fromPulumiConfig, type Problem, SECURE_VALUE, type StackConfig, UNKNOWN_KEY, validateStackConfig } from "../components/config";
 import { nodeAt, readStackFile } from "./stackReading";
 
 export interface Finding extends Problem {
@@ -13,8 +13,6 @@ export interface Finding extends Problem {
     column: number;
 }
 
-// Passphrase ciphertexts are v1:<nonce>:<ciphertext>; cloud KMS providers write base64.
-const SECURE_VALUE = /^(v1:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9+/]{16,}={0,2})$/;
 const ENCRYPTION_KEYS = ["encryptionsalt", "secretsprovider", "encryptedkey"];
 
 /** Every problem in one stack file's text. `stack` names the stack for the fixes' commands. */

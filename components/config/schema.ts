@@ -3,13 +3,20 @@
  * (every value a string) becomes the raw input the schema reads.
  */
 import { z } from "zod";
-import { isDns1123Label, isDns1123Subdomain, serverKey } from "../names";
-import { PROJECT } from "./types";
+import { DNS1123_LABEL, DNS1123_SUBDOMAIN, isDns1123Label, isDns1123Subdomain, SERVER, serverKey } from "../names";
+import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, PROJECT } from "./types";
 
 // `pulumi config set` writes plain values as strings ("false", "40"), in stack files and, with
 // --path, inside lists: accept those spellings wherever a boolean or a number is expected.
-const boolean = () => z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
-const wholeNumber = () => z.preprocess((v) => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v), z.number().int());
+// The preprocessors are named: the JSON Schema (jsonSchema.ts) knows each one's spellings.
+export const booleanFromText = (v: unknown): unknown => (v === "true" ? true : v === "false" ? false : v);
+export const numberFromDigits = (v: unknown): unknown => (typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v);
+/** `true` asks for the settings with every default, `false` for none. */
+export const settingsFromSwitch = (v: unknown): unknown => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v);
+/** A keeper: any string, a number written as its text. */
+export const textFromNumber = (v: unknown): unknown => (typeof v === "number" ? String(v) : v);
+const boolean = () => z.preprocess(booleanFromText, z.boolean());
+const wholeNumber = (n = z.number().int()) => z.preprocess(numberFromDigits, n);
 
 /**
  * A string key as Pulumi can hand it over: `pulumi config set --path` stores `100012345678` and
@@ -25,6 +32,17 @@ const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
 
 // A newline in a username would add a line of its own to a registry's htpasswd file.
 const noControlCharacters = rule((s) => !/\p{Cc}/u.test(s), "must not contain control characters (a newline, a tab, ...)", "retype it without them");
+/** The refinements as JSON Schema patterns, for editors: the same regular expressions where there is one. */
+const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"; // \p{Cc}
+export const PATTERNS = {
+    noControlCharacters: `^[^${CONTROL}]*$`,
+    username: `^[^:${CONTROL}]*$`,
+    dnsLabel: DNS1123_LABEL.source,
+    dnsSubdomain: DNS1123_SUBDOMAIN.source,
+    server: SERVER.source,
+    httpsUrl: "^https://[^\\s/?#@]+(/[^\\s?#]*)?$",
+    pem: "-----BEGIN CERTIFICATE-----",
+};
 
 // Kubernetes qualified names (label and annotation keys) and label values.
 const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -36,10 +54,18 @@ const isQualifiedName = (k: string) => {
 };
 
 export const INVALID_METADATA_KEY = "is not a valid Kubernetes label or annotation key";
-const metadataKey = z.string().refine(...rule(isQualifiedName, INVALID_METADATA_KEY));
+const metadataKey = z.string().refine(...rule(isQualifiedName, INVALID_METADATA_KEY)).meta({ pattern: QUALIFIED_NAME.source });
 
-const registrySchema = z.strictObject({
-    server: textual(z.string().refine(...rule((s) => serverKey(s) !== undefined, "is not a host[:port][/path] or http(s):// URL"))).optional(),
+const SECRET_NAME = { pattern: PATTERNS.dnsSubdomain, maxLength: 253 };
+
+export const registrySchema = z.strictObject({
+    server: textual(z.string().refine(...rule((s) => serverKey(s) !== undefined, "is not a host[:port][/path] or http(s):// URL")))
+        .meta({ pattern: PATTERNS.server })
+        .optional()
+        .meta({
+            description: "The registry: host[:port][/path] or an http(s):// URL, written into .dockerconfigjson as given.",
+            default: "https://index.docker.io/v1/",
+        }),
     username: textual(
         z
             .string()
@@ -51,20 +77,27 @@ const registrySchema = z.strictObject({
                     "use the registry's username without ':'; a ':' is fine in the password",
                 ),
             )
-            .refine(...noControlCharacters),
-    ).optional(),
-    password: textual(z.string().min(1)).optional(),
+            .refine(...noControlCharacters)
+            .meta({ pattern: PATTERNS.username }),
+    )
+        .optional()
+        .meta({ description: "The registry username, without ':' (the kubelet splits at the first colon). Required, but for a generated password: the tenant's namespace." }),
+    password: textual(z.string().min(1))
+        .optional()
+        .meta({ description: "The password or token, a secret: pulumi config set --secret --path '<entry>.password' <password>. Required unless generatePassword." }),
     generatePassword: z
-        .preprocess(
-            (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
-            z.strictObject({ length: wholeNumber().pipe(z.number().min(16).max(72)).default(32) }).optional(),
-        )
-        .optional(),
-    email: textual(z.string().refine(...noControlCharacters)).optional(),
-    secretName: textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))).optional(),
+        .preprocess(settingsFromSwitch, z.strictObject({ length: wholeNumber(z.number().int().min(16).max(72)).default(32).meta({ description: "The generated password's length, 16 to 72 (bcrypt reads at most 72 bytes)." }) }).optional())
+        .optional()
+        .meta({ description: "true, or {length: 16..72}: a random password per tenant (random.RandomPassword) instead of password; the stack outputs it and an htpasswd line." }),
+    email: textual(z.string().refine(...noControlCharacters).meta({ pattern: PATTERNS.noControlCharacters }))
+        .optional()
+        .meta({ description: "Written into the docker config when set, as kubectl's --docker-email." }),
+    secretName: textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters")).meta(SECRET_NAME))
+        .optional()
+        .meta({ description: "The Secret's name, a DNS-1123 subdomain. Default: regcred- and the server's host, port and path, other characters as '-' (Docker Hub: regcred-index-docker-io-v1)." }),
 });
 
-const dnsSubdomainList = z.array(textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain"))));
+const dnsSubdomainList = z.array(textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain")).meta(SECRET_NAME)));
 
 /** An https:// URL with a host; a bearer token must not cross the network in the clear. */
 function isHttpsUrl(s: string): boolean {
@@ -80,59 +113,113 @@ function isHttpsUrl(s: string): boolean {
 // The token Secret is `<account>-token-<8 hex>`, which must stay within 253 characters.
 const MAX_CONTAINER_SERVICE_ACCOUNT = 253 - "-token-".length - 8;
 
-const containerServiceSchema = z.preprocess(
-    // `true` asks for it with every default, and then reports the missing apiServer.
-    (v) => (v === true || v === "true" ? {} : v === false || v === "false" ? undefined : v),
-    z
-        .strictObject({
-            apiServer: z.string().refine(...rule(isHttpsUrl, "is not an https:// URL with a host (and no credentials, query or fragment)")),
-            serviceAccount: textual(
-                z
+const containerServiceSchema = z
+    .preprocess(
+        // `true` asks for it with every default, and then reports the missing apiServer.
+        settingsFromSwitch,
+        z
+            .strictObject({
+                apiServer: z
                     .string()
-                    .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`)),
-            ).optional(),
-            tokenRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
-        })
-        .optional(),
-);
+                    .refine(...rule(isHttpsUrl, "is not an https:// URL with a host (and no credentials, query or fragment)"))
+                    .meta({
+                        pattern: PATTERNS.httpsUrl,
+                        description: "The https:// URL XNAT reaches the API server at, written into its kubeconfig. Required.",
+                    }),
+                serviceAccount: textual(
+                    z
+                        .string()
+                        .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`))
+                        .meta({ pattern: PATTERNS.dnsSubdomain, maxLength: MAX_CONTAINER_SERVICE_ACCOUNT }),
+                )
+                    .optional()
+                    .meta({ description: "The Container Service's own ServiceAccount, created by the stack: not default, and not one of serviceAccounts.", default: DEFAULT_CONTAINER_SERVICE_ACCOUNT }),
+                tokenRotation: z
+                    .preprocess(textFromNumber, z.string().min(1))
+                    .optional()
+                    .meta({ description: "Keeper of its token: change it to replace the token; the old one stops working." }),
+            })
+            .optional(),
+    )
+    .meta({ description: "XNAT's Container Service in this namespace (true, or its settings): its own ServiceAccount, Role, token and kubeconfig. Default: off." });
 
 const tenantShape = {
     namespace: textual(
         z
             .string()
             .min(1)
-            .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)")),
-    ),
-    createNamespace: boolean().optional(),
+            .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"))
+            .meta({ pattern: PATTERNS.dnsLabel, maxLength: 63 }),
+    ).meta({ description: "The namespace pods run in, a DNS-1123 label. Required (at the top level unless tenants)." }),
+    createNamespace: boolean()
+        .optional()
+        .meta({ description: "true creates the namespace (destroy deletes it); false adopts an existing one (default, kube-system, kube-public and kube-node-lease take false only).", default: true }),
     labels: z
-        .record(metadataKey, textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value"))))
-        .optional(),
-    annotations: z.record(metadataKey, textual(z.string())).optional(),
-    registries: z.array(registrySchema).optional(),
-    serviceAccounts: dnsSubdomainList.min(1).optional(),
-    keepPullSecrets: dnsSubdomainList.optional(),
-    credentialRotation: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1)).optional(),
+        .record(metadataKey, textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")).meta({ pattern: LABEL_VALUE.source, maxLength: 63 })))
+        .optional()
+        .meta({ description: "Labels of a Namespace the stack creates (createNamespace true only)." }),
+    annotations: z
+        .record(metadataKey, textual(z.string()))
+        .optional()
+        .meta({ description: "Annotations of a Namespace the stack creates (createNamespace true only)." }),
+    registries: z
+        .array(registrySchema)
+        .optional()
+        .meta({ description: "The namespace's registries, one pull Secret each. Required unless sharedRegistries." }),
+    serviceAccounts: dnsSubdomainList
+        .min(1)
+        .optional()
+        .meta({ description: "The ServiceAccounts whose imagePullSecrets list the Secrets.", default: ["default"] }),
+    keepPullSecrets: dnsSubdomainList
+        .optional()
+        .meta({ description: "Pull secrets other tools put on those ServiceAccounts that must stay in the list.", default: [] }),
+    credentialRotation: z
+        .preprocess(textFromNumber, z.string().min(1))
+        .optional()
+        .meta({ description: "Keeper of the namespace's generated passwords: change it to regenerate them." }),
     containerService: containerServiceSchema,
 };
 
 export const stackSchema = z.strictObject({
     ...tenantShape,
-    namespace: tenantShape.namespace.optional(),
-    tenants: z.array(z.strictObject(tenantShape)).optional(),
-    sharedRegistries: z.array(registrySchema).optional(),
-    patchForce: boolean().optional(),
-    onPatchDelete: z.enum(["relinquish", "retain"], { error: "must be relinquish or retain" }).optional(),
-    protectNamespaces: boolean().optional(),
-    verifyCredentials: boolean().optional(),
-    imageIsolation: z.enum(["warn", "require", "off"], { error: "must be warn, require or off" }).optional(),
+    namespace: tenantShape.namespace.optional().meta({ description: "The namespace pods run in, a DNS-1123 label. Required unless tenants." }),
+    tenants: z
+        .array(z.strictObject(tenantShape))
+        .optional()
+        .meta({ description: "More namespaces, each with the per-namespace keys (namespace required)." }),
+    sharedRegistries: z
+        .array(registrySchema)
+        .optional()
+        .meta({ description: "Registries every tenant gets, before its own." }),
+    patchForce: boolean()
+        .optional()
+        .meta({ description: "Take imagePullSecrets over from another field manager instead of stopping on the conflict.", default: false }),
+    onPatchDelete: z
+        .enum(["relinquish", "retain"], { error: "must be relinquish or retain" })
+        .optional()
+        .meta({ description: "On destroy, remove this stack's entries from the ServiceAccounts (relinquish) or leave them as they are (retain).", default: "relinquish" }),
+    protectNamespaces: boolean()
+        .optional()
+        .meta({ description: "Pulumi protect on every namespace the stack creates and everything it puts in it.", default: false }),
+    verifyCredentials: boolean()
+        .optional()
+        .meta({ description: "Check every configured credential against its registry before declaring anything.", default: false }),
+    imageIsolation: z
+        .enum(["warn", "require", "off"], { error: "must be warn, require or off" })
+        .optional()
+        .meta({ description: "When tenants' pulled private images are not kept apart on shared nodes: warn (a multi-tenant stack), require (stop the preview) or off.", default: "warn" }),
     caBundle: z
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
-        .optional(),
+        .meta({ pattern: PATTERNS.pem })
+        .optional()
+        .meta({ description: "Extra PEM CA certificates for verifying registries behind a private CA: pulumi config set caBundle -- \"$(cat ca.pem)\"." }),
     combinedPullSecret: z
         .string()
         .refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))
-        .optional(),
+        .meta(SECRET_NAME)
+        .optional()
+        .meta({ description: "Put every registry of a namespace into one Secret of this name instead of one per registry; registries then take no secretName but a generated one's." }),
 });
 
 export type RawRegistry = z.infer<typeof registrySchema>;
@@ -144,7 +231,7 @@ export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
-const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
+export const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:

@@ -7,6 +7,9 @@ export const PROJECT = "registry-access";
  * Stands in for a `secure:` value that cannot be decrypted (the offline check has no passphrase):
  * present and non-empty, content unknown, so rules that read a password's content skip it.
  */
+// Passphrase ciphertexts are v1:<nonce>:<ciphertext>; cloud KMS providers write base64.
+export const SECURE_VALUE = /^(v1:[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9+/]{16,}={0,2})$/;
+
 export const ENCRYPTED_PLACEHOLDER = "\u0000encrypted";
 
 interface RegistryBase {

@@ -1,0 +1,183 @@
+/**
+ * The JSON Schema of a whole stack file, for editors (the YAML language server reads it through
+ * the modeline of each file in stacks/), generated from the schema the program validates with:
+ * `npm run schema` writes schema/stack.schema.json, and a test fails when the two differ.
+ *
+ * The stack file is not the program's input: Pulumi hands the program every top-level value as
+ * text and structured ones as JSON, and a password stands in the file encrypted. So the zod
+ * schema's input is widened where a file may spell a value otherwise, and narrowed where the
+ * file must hold a secret.
+ */
+import { z } from "zod";
+import {
+    booleanFromText,
+    asText,
+    numberFromDigits,
+    registrySchema,
+    settingsFromSwitch,
+    STRING_KEYS,
+    stackSchema,
+    textFromNumber,
+} from "./schema";
+import { PROJECT, SECURE_VALUE } from "./types";
+
+type JsonSchema = Record<string, unknown>;
+
+const SWITCH = [true, false, "true", "false"];
+
+/** A `{secure: ...}` value as `pulumi config set --secret` writes it. */
+const SECURE: JsonSchema = {
+    title: "secure value",
+    type: "object",
+    description: "A secret, encrypted with the stack's secrets provider: set it with pulumi config set --secret --path '<key path>' <value>.",
+    properties: { secure: { type: "string", pattern: SECURE_VALUE.source, description: "The ciphertext; never edit it by hand." } },
+    required: ["secure"],
+    additionalProperties: false,
+};
+
+// What the JSON Schema cannot say, left to `npm run check` (and the program).
+export const LEFT_TO_THE_CHECK = [
+    "no two registries of a namespace (shared ones included) with the same server or Secret name, nor a default Secret name Kubernetes refuses",
+    "no two tenants with the same namespace",
+    "generated usernames unique per registry across the stack",
+    "keepPullSecrets not naming the stack's own Secrets",
+    "no pull Secret named like the Container Service's token Secret, and its serviceAccount not one of serviceAccounts",
+    "with combinedPullSecret, a secretName only on a generated registry",
+    "cloud registries' username conventions (ECR, Artifact Registry, ACR)",
+    "secure values need encryptionsalt, secretsprovider or encryptedkey",
+    "a key encrypted as a whole cannot be checked (its content is unknown)",
+    "the content of a structured key written as a JSON string",
+    "label and annotation key lengths (prefix at most 253, name at most 63)",
+    "a number at the top level is read as its text (1.10 is 1.1): its text is not matched against the key's pattern",
+];
+
+/** Rewrites a node in place (zod hands the override its output object). */
+function replace(target: JsonSchema, next: JsonSchema): void {
+    for (const key of Object.keys(target)) {
+        delete target[key];
+    }
+    Object.assign(target, next);
+}
+
+/** The spellings each of the program's preprocessors accepts besides its output's type. */
+function widen(transform: unknown, json: JsonSchema): void {
+    const { description, default: dflt, ...rest } = json;
+    const doc = { ...(description !== undefined ? { description } : {}), ...(dflt !== undefined ? { default: dflt } : {}) };
+    if (transform === asText) {
+        // Safe integers and booleans read back as their text (`pulumi config set --path` stores them).
+        replace(json, { ...doc, ...rest, type: ["string", "integer", "boolean"], minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
+    } else if (transform === booleanFromText) {
+        replace(json, { ...doc, enum: SWITCH });
+    } else if (transform === numberFromDigits) {
+        replace(json, { ...doc, ...rest, type: ["integer", "string"], pattern: "^\\d+$" });
+    } else if (transform === textFromNumber) {
+        replace(json, { ...doc, ...rest, type: ["string", "number"] });
+    } else if (transform === settingsFromSwitch) {
+        // `true` means every default: not enough when the settings have a required key.
+        const required = Array.isArray(rest.required) && rest.required.length > 0;
+        replace(json, { ...doc, anyOf: [{ enum: required ? [false, "false"] : SWITCH }, rest] });
+    } else {
+        throw new Error("a preprocessor the JSON Schema does not know: say in jsonSchema.ts which spellings it accepts");
+    }
+}
+
+/** The program's schema as JSON Schema of the values the stack file holds. */
+function valueSchemas(): { properties: Record<string, JsonSchema> } {
+    const json = z.toJSONSchema(stackSchema, {
+        io: "input",
+        target: "draft-7",
+        override: ({ zodSchema, jsonSchema }) => {
+            const def = zodSchema._zod.def as { type: string; in?: z.ZodType };
+            const inner = def.in?._zod.def as { type: string; transform?: unknown } | undefined;
+            if (def.type === "pipe" && inner?.type === "transform") {
+                widen(inner.transform, jsonSchema as JsonSchema);
+            }
+            // Zod drops a transforming key's default from its input: the hover text wants it.
+            const dflt = (z.globalRegistry.get(zodSchema) as JsonSchema | undefined)?.default ?? (def as { defaultValue?: unknown }).defaultValue;
+            if (dflt !== undefined) {
+                (jsonSchema as JsonSchema).default = dflt;
+            }
+            if (zodSchema === registrySchema.shape.password) {
+                // A password stands in the file encrypted: a plaintext one is refused.
+                replace(jsonSchema as JsonSchema, { ...SECURE, description: (jsonSchema as JsonSchema).description });
+            }
+            if (zodSchema === registrySchema.shape.username || zodSchema === registrySchema.shape.email) {
+                // Credentials may be encrypted too (an ECR or ACR username set with --secret).
+                const { description, ...plain } = jsonSchema as JsonSchema;
+                replace(jsonSchema as JsonSchema, { description, anyOf: [plain, { $ref: "#/definitions/secure" }] });
+            }
+        },
+    }) as JsonSchema;
+    return json as { properties: Record<string, JsonSchema> };
+}
+
+/**
+ * A key at the top of `config:` as Pulumi hands it over: a scalar as its text, a list or map
+ * also as a JSON string (`pulumi config set registries '[...]'`).
+ */
+function topLevel(key: string, value: JsonSchema): JsonSchema {
+    const { description, default: dflt, ...rest } = value;
+    const doc = { description, ...(dflt !== undefined ? { default: dflt } : {}) };
+    if (STRING_KEYS.has(key)) {
+        return rest.type === "string" ? { ...doc, ...rest, type: ["string", "number", "boolean"] } : value;
+    }
+    if (rest.type === "boolean" || rest.enum !== undefined) {
+        return value;
+    }
+    const json = { type: "string", pattern: "^\\s*[[{]", description: "JSON text, as pulumi config set stores a list or map given whole: npm run check reads its content." };
+    const alternatives = Array.isArray(rest.anyOf) && Object.keys(rest).length === 1 ? (rest.anyOf as JsonSchema[]) : [rest];
+    return { ...doc, anyOf: [...alternatives, json] };
+}
+
+const kubernetes = (description: string, value: JsonSchema = { type: "string" }): JsonSchema => ({ ...value, description });
+
+export function stackFileJsonSchema(): JsonSchema {
+    const values = valueSchemas().properties;
+    const definitions: Record<string, JsonSchema> = { secure: SECURE };
+    const properties: Record<string, JsonSchema> = {};
+    for (const [key, value] of Object.entries(values)) {
+        definitions[key] = topLevel(key, value);
+        properties[`${PROJECT}:${key}`] = { $ref: `#/definitions/${key}` };
+    }
+    // Keys without a namespace are the project's, as Pulumi reads them.
+    for (const key of Object.keys(values)) {
+        properties[key] = { $ref: `#/definitions/${key}` };
+    }
+    properties["kubernetes:kubeconfig"] = kubernetes(
+        "The kubeconfig the Kubernetes provider deploys with (its text or a path), often set with --secret; the namespace and image isolation checks read it as the provider does.",
+        { anyOf: [{ type: "string" }, { $ref: "#/definitions/secure" }] },
+    );
+    properties["kubernetes:context"] = kubernetes("The kubeconfig context the Kubernetes provider (and the namespace and image isolation checks) use.");
+    properties["kubernetes:cluster"] = kubernetes("The kubeconfig cluster the Kubernetes provider (and the namespace and image isolation checks) use.");
+    properties["kubernetes:enableSecretMutable"] = kubernetes("Update a Secret in place when its data changes (Pulumi.yaml sets it: a rotated password then never leaves a moment without the Secret).", {
+        enum: SWITCH,
+        default: true,
+    });
+    const either = (...keys: string[]) => keys.flatMap((k) => [{ required: [`${PROJECT}:${k}`] }, { required: [k] }]);
+    return {
+        $schema: "http://json-schema.org/draft-07/schema#",
+        title: "registry-access stack file (Pulumi.<stack>.yaml)",
+        description: [
+            `A stack file of the ${PROJECT} Pulumi program, generated from its config schema (npm run schema).`,
+            `Rules across keys that JSON Schema cannot carry are left to npm run check: ${LEFT_TO_THE_CHECK.join("; ")}.`,
+        ].join(" "),
+        type: "object",
+        properties: {
+            encryptionsalt: { type: "string", description: "The passphrase secrets provider's salt, written by pulumi stack init: keep it with the stack's secure values." },
+            secretsprovider: { type: "string", description: "The secrets provider (awskms://, azurekeyvault://, gcpkms://, hashivault://); absent for the passphrase." },
+            encryptedkey: { type: "string", description: "The data key, encrypted by the secrets provider." },
+            environment: { description: "Pulumi ESC environments the stack imports." },
+            config: {
+                type: "object",
+                description: `The stack's settings: ${PROJECT}:<key> (or <key> alone) for the program, <namespace>:<key> for providers.`,
+                properties,
+                // Other namespaces (pulumi:, aws:, ...) belong to Pulumi and the providers.
+                patternProperties: { [`^(?!${PROJECT}:)[^:]+:`]: {} },
+                additionalProperties: false,
+                anyOf: either("namespace", "tenants"),
+            },
+        },
+        required: ["config"],
+        definitions,
+    };
+}
