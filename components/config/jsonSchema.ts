@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import {
+    containerServiceAccount,
     booleanFromText,
     asText,
     numberFromDigits,
@@ -17,6 +18,7 @@ import {
     settingsFromSwitch,
     STRING_KEYS,
     stackSchema,
+    TENANT_KEYS,
     textFromNumber,
 } from "./schema";
 import { PROJECT, SECURE_VALUE } from "./types";
@@ -35,6 +37,18 @@ const SECURE: JsonSchema = {
     additionalProperties: false,
 };
 
+// Rules across keys (rules.ts) that the JSON Schema carries too, so that an editor flags them.
+export const CARRIED_ACROSS_KEYS = [
+    "namespace or tenants",
+    "registries (not empty) unless sharedRegistries",
+    "one of password and generatePassword; username unless generated",
+    "no username on a shared generated registry",
+    "labels and annotations only on a created namespace",
+    "per-namespace keys at the top level only with namespace",
+    "the Container Service's serviceAccount not default",
+    "serviceAccounts and keepPullSecrets listed once each",
+];
+
 // What the JSON Schema cannot say, left to `npm run check` (and the program).
 export const LEFT_TO_THE_CHECK = [
     "no two registries of a namespace (shared ones included) with the same server or Secret name, nor a default Secret name Kubernetes refuses",
@@ -42,6 +56,7 @@ export const LEFT_TO_THE_CHECK = [
     "generated usernames unique per registry across the stack",
     "keepPullSecrets not naming the stack's own Secrets",
     "no pull Secret named like the Container Service's token Secret, and its serviceAccount not one of serviceAccounts",
+    "createNamespace false for the namespaces Kubernetes makes itself",
     "with combinedPullSecret, a secretName only on a generated registry",
     "cloud registries' username conventions (ECR, Artifact Registry, ACR)",
     "secure values need encryptionsalt, secretsprovider or encryptedkey",
@@ -49,6 +64,15 @@ export const LEFT_TO_THE_CHECK = [
     "the content of a structured key written as a JSON string",
     "label and annotation key lengths (prefix at most 253, name at most 63)",
     "a number at the top level is read as its text (1.10 is 1.1): its text is not matched against the key's pattern",
+];
+
+const GENERATED = { required: ["generatePassword"], properties: { generatePassword: { not: { enum: [false, "false"] } } } };
+const OFF = [false, "false"];
+
+// One of password and generatePassword; a configured password needs a username.
+const REGISTRY_RULES: JsonSchema[] = [
+    { if: { required: ["password"] }, then: { properties: { generatePassword: { enum: OFF, description: "password is set: a registry has one or the other" } } } },
+    { if: { not: GENERATED }, then: { required: ["password", "username"] } },
 ];
 
 /** Rewrites a node in place (zod hands the override its output object). */
@@ -95,7 +119,18 @@ function valueSchemas(): { properties: Record<string, JsonSchema> } {
             // Zod drops a transforming key's default from its input: the hover text wants it.
             const dflt = (z.globalRegistry.get(zodSchema) as JsonSchema | undefined)?.default ?? (def as { defaultValue?: unknown }).defaultValue;
             if (dflt !== undefined) {
-                (jsonSchema as JsonSchema).default = dflt;
+                const json = jsonSchema as JsonSchema;
+                json.default = dflt;
+                // Editors show the description on hover, not the default keyword.
+                if (typeof json.description === "string") {
+                    json.description = `${json.description} Default: ${JSON.stringify(dflt)}.`;
+                }
+            }
+            if (zodSchema === registrySchema) {
+                (jsonSchema as JsonSchema).allOf = REGISTRY_RULES;
+            }
+            if (zodSchema === containerServiceAccount) {
+                (jsonSchema as JsonSchema).not = { const: "default" };
             }
             if (zodSchema === registrySchema.shape.password) {
                 // A password stands in the file encrypted: a plaintext one is refused.
@@ -154,6 +189,40 @@ export function stackFileJsonSchema(): JsonSchema {
         default: true,
     });
     const either = (...keys: string[]) => keys.flatMap((k) => [{ required: [`${PROJECT}:${k}`] }, { required: [k] }]);
+    const both = (key: string, schema: JsonSchema) => ({ [`${PROJECT}:${key}`]: schema, [key]: schema });
+    const adopting = (keys: (k: string) => string) => ({ anyOf: [keys("createNamespace")].map((k) => ({ required: [k], properties: { [k]: { enum: OFF } } })) });
+    const createdOnly = { not: {}, description: "only applies to a namespace this stack creates (createNamespace is false)" };
+    const tenantRules: JsonSchema[] = [
+        { if: adopting((k) => k), then: { properties: { labels: createdOnly, annotations: createdOnly } } },
+    ];
+    const configRules: JsonSchema[] = [
+        ...[(k: string) => `${PROJECT}:${k}`, (k: string) => k].map((name) => ({
+            if: adopting(name),
+            then: { properties: { [name("labels")]: createdOnly, [name("annotations")]: createdOnly } },
+        })),
+        {
+            // Without namespace, the per-namespace keys at the top level apply to nothing.
+            if: { allOf: [{ not: { anyOf: either("namespace") } }, { anyOf: either("tenants") }] },
+            then: { properties: Object.assign({}, ...TENANT_KEYS.filter((k) => k !== "namespace").map((k) => both(k, { not: {}, description: "applies to the top-level namespace, which is not set" }))) },
+        },
+        {
+            if: { not: { anyOf: either("sharedRegistries") } },
+            then: {
+                properties: { ...both("registries", { minItems: 1 }), ...both("tenants", { items: { required: ["registries"], properties: { registries: { minItems: 1 } } } }) },
+                if: { anyOf: either("namespace") },
+                then: { anyOf: either("registries") },
+            },
+        },
+        // A username on a shared generated registry would be every tenant's.
+        { properties: both("sharedRegistries", { items: { if: GENERATED, then: { properties: { username: { not: {}, description: "each tenant's username is its namespace" } } } } }) },
+    ];
+    for (const key of ["tenants"]) {
+        const list = (definitions[key].anyOf as JsonSchema[])[0];
+        list.items = { ...(list.items as JsonSchema), allOf: tenantRules };
+    }
+    for (const key of ["serviceAccounts", "keepPullSecrets"]) {
+        (definitions[key].anyOf as JsonSchema[])[0].uniqueItems = true;
+    }
     return {
         $schema: "http://json-schema.org/draft-07/schema#",
         title: "registry-access stack file (Pulumi.<stack>.yaml)",
@@ -175,6 +244,7 @@ export function stackFileJsonSchema(): JsonSchema {
                 patternProperties: { [`^(?!${PROJECT}:)[^:]+:`]: {} },
                 additionalProperties: false,
                 anyOf: either("namespace", "tenants"),
+                allOf: configRules,
             },
         },
         required: ["config"],

@@ -113,6 +113,13 @@ function isHttpsUrl(s: string): boolean {
 // The token Secret is `<account>-token-<8 hex>`, which must stay within 253 characters.
 const MAX_CONTAINER_SERVICE_ACCOUNT = 253 - "-token-".length - 8;
 
+export const containerServiceAccount = textual(
+    z
+        .string()
+        .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`))
+        .meta({ pattern: PATTERNS.dnsSubdomain, maxLength: MAX_CONTAINER_SERVICE_ACCOUNT }),
+);
+
 const containerServiceSchema = z
     .preprocess(
         // `true` asks for it with every default, and then reports the missing apiServer.
@@ -126,12 +133,7 @@ const containerServiceSchema = z
                         pattern: PATTERNS.httpsUrl,
                         description: "The https:// URL XNAT reaches the API server at, written into its kubeconfig. Required.",
                     }),
-                serviceAccount: textual(
-                    z
-                        .string()
-                        .refine(...rule((s) => isDns1123Subdomain(s) && s.length <= MAX_CONTAINER_SERVICE_ACCOUNT, `is not a DNS-1123 subdomain of at most ${MAX_CONTAINER_SERVICE_ACCOUNT} characters`))
-                        .meta({ pattern: PATTERNS.dnsSubdomain, maxLength: MAX_CONTAINER_SERVICE_ACCOUNT }),
-                )
+                serviceAccount: containerServiceAccount
                     .optional()
                     .meta({ description: "The Container Service's own ServiceAccount, created by the stack: not default, and not one of serviceAccounts.", default: DEFAULT_CONTAINER_SERVICE_ACCOUNT }),
                 tokenRotation: z
