@@ -4,12 +4,13 @@
  * real one), and what the program does with each imageIsolation setting.
  */
 import * as assert from "node:assert/strict";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import * as path from "node:path";
 import { clusterKubectl, imageIsolation, isolationMessage, type Kubectl, type KubectlResult } from "../components/imageIsolation";
 import { closedPort } from "./support/ports";
 import { runProgram } from "./support/runProgram";
+import { scratchDir } from "./support/scratch";
 
 /** A token in the kubeconfig: it must never appear in a message. */
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.kubeconfig-token-3f9a";
@@ -207,7 +208,7 @@ describe("image isolation: the kubectl it asks with (a recording kubectl on PATH
     const json = JSON.stringify({ apiVersion: "v1", kind: "Config", users: [{ name: "u", user: { token: TOKEN } }] });
 
     before(() => {
-        bin = mkdtempSync(path.join(tmpdir(), "registry-access-kubectl-"));
+        bin = scratchDir("registry-access-kubectl-");
         // Like kubectl: a --kubeconfig that does not exist is an error quoting it; one that does is
         // read (twice, as the gcloud kubectl dispatcher does: once itself, once the kubectl it runs).
         const script = `#!/usr/bin/env node
@@ -297,7 +298,7 @@ process.exit(Number(process.env.FAKE_CODE || 0));
         assert.deepEqual(await clusterKubectl({})(["get", "x"]), { code: 3, stdout: "out:x", stderr: "error: the server doesn't have a resource type" });
         delete process.env.FAKE_CODE;
         delete process.env.FAKE_STDERR;
-        process.env.PATH = mkdtempSync(path.join(tmpdir(), "registry-access-empty-"));
+        process.env.PATH = scratchDir("registry-access-empty-");
         try {
             const missing = await clusterKubectl({ kubeconfig: json })(["version"]);
             assert.equal(missing.code, 127);
@@ -328,7 +329,7 @@ describe("image isolation in the program (mocks; kubectl against a cluster that 
 
     before(async () => {
         // A kubeconfig whose server is a closed port on this machine: kubectl's connection is refused.
-        const dir = mkdtempSync(path.join(tmpdir(), "registry-access-isolation-"));
+        const dir = scratchDir("registry-access-isolation-");
         const kubeconfig = path.join(dir, "kubeconfig");
         const server = `https://127.0.0.1:${await closedPort()}`;
         writeFileSync(
@@ -373,7 +374,7 @@ describe("image isolation in the program (mocks; kubectl against a cluster that 
             "current-context": "c",
         });
         // KUBECONFIG names a file kubectl cannot read: were it used, the reason would say so.
-        const unreadable = path.join(mkdtempSync(path.join(tmpdir(), "registry-access-isolation-")), "kubeconfig");
+        const unreadable = path.join(scratchDir("registry-access-isolation-"), "kubeconfig");
         writeFileSync(unreadable, "{ not a kubeconfig");
         const r = await runProgram({ tenants, imageIsolation: "require", "kubernetes:kubeconfig": content }, { secretKeys: ["tenants"], env: { KUBECONFIG: unreadable } });
         assert.match(r.error!.message, /team-a: cannot tell \(the cluster did not answer: the API server refused the connection\)/);
@@ -381,7 +382,7 @@ describe("image isolation in the program (mocks; kubectl against a cluster that 
     });
 
     it("kubernetes:context and kubernetes:cluster pick the context and the cluster kubectl uses", async () => {
-        const bin = mkdtempSync(path.join(tmpdir(), "registry-access-kubectl-"));
+        const bin = scratchDir("registry-access-kubectl-");
         // Records its arguments; lists no namespaces for whoever asks in JSON, fails the rest.
         writeFileSync(path.join(bin, "kubectl"), `#!/bin/sh\necho "$@" >> "${bin}/args"\ncase "$*" in *"get namespaces -o json") echo '{"items":[]}'; exit 0;; esac\nexit 1\n`, { mode: 0o755 });
         const r = await runProgram({ tenants, imageIsolation: "warn", "kubernetes:context": "prod", "kubernetes:cluster": "blue" }, { secretKeys: ["tenants"], env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
