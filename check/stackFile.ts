@@ -5,7 +5,7 @@
  */
 import { isMap, type Node, type YAMLError } from "yaml";
 import { ConfigError, fromPulumiConfig, type Problem, SECURE_VALUE, type StackConfig, UNKNOWN_KEY, validateStackConfig } from "../components/config";
-import { nodeAt, readStackFile } from "./stackReading";
+import { nodeAt, READ_ERRORS, type ReadError, readStackFile } from "./stackReading";
 
 export interface Finding extends Problem {
     file: string;
@@ -109,8 +109,11 @@ const YAML_MESSAGES: Partial<Record<YAMLError["code"], string>> = {
 };
 
 /** A YAML error in words of our own: never the source text the parser's message quotes. */
-export function yamlMessage(error: Pick<YAMLError, "code">): string {
-    return YAML_MESSAGES[error.code] ?? `the parser reports ${error.code}`;
+export function yamlMessage(error: { code?: ReadError["code"] }): string {
+    if (error.code !== undefined && Object.hasOwn(READ_ERRORS, error.code)) {
+        return READ_ERRORS[error.code as keyof typeof READ_ERRORS];
+    }
+    return (error.code !== undefined ? YAML_MESSAGES[error.code as YAMLError["code"]] : undefined) ?? "the parser could not read it";
 }
 
 /**

@@ -15,11 +15,28 @@ export interface Located {
     node: Node;
 }
 
+/** Where a file cannot be read, and why: the YAML parser's error code, or one of READ_ERRORS. */
+export interface ReadError {
+    pos: [number, number];
+    code: YAMLError["code"] | keyof typeof READ_ERRORS;
+}
+
+/** What Pulumi's YAML reader (Go's yaml.v3, then JSON) refuses in a file the parser accepts. */
+export const READ_ERRORS = {
+    ALIAS_CYCLE: "an alias refers to a node that contains it",
+    ALIAS_EXPANSION: "aliases expand to too large a document",
+    BAD_MERGE: "a merge key (<<) takes a map or a list of maps",
+    NOT_FINITE: "a number is infinite or not a number (.inf, .nan), which Pulumi cannot hand to the program (quote it)",
+};
+
+// Pulumi (yaml.v3) stops expanding aliases far sooner than this; a file past it is a bomb.
+const MAX_NODES = 100_000;
+
 export interface StackReading {
     doc: Document;
     lineCounter: LineCounter;
-    /** YAML errors: the file is not read further. */
-    errors: YAMLError[];
+    /** YAML errors, and what Pulumi refuses to read: the file is not read further. */
+    errors: ReadError[];
     /** The `config:` map, when the file has one. */
     config?: YAMLMap;
     /** `registry-access:<key>` to the string the program gets, as `pulumi.runtime.allConfig()` has it. */
@@ -90,15 +107,79 @@ export function projectKeys(config: YAMLMap, doc: Document): { key: string; keyN
  * "true", `0x10` "16", `1.10` "1.1"), a string as it is, nothing for null.
  */
 function scalarText(node: Node | null | undefined): string {
-    return isScalar(node) && node.value !== null ? String(node.value) : "";
+    return isScalar(node) && node.value !== null ? String(goValue(node.value)) : "";
+}
+
+/** A date as Go's time.Time prints it, which is what Pulumi hands over for one (`2024-06-01 00:00:00 +0000 UTC`). */
+function goValue(value: unknown): unknown {
+    if (!(value instanceof Date)) {
+        return value;
+    }
+    const [date, time] = value.toISOString().replace(/\.000Z$|Z$/, "").split("T");
+    return `${date} ${time.replace(/(\.\d*?)0+$/, "$1")} +0000 UTC`;
+}
+
+/**
+ * What Pulumi refuses to read in the config (yaml.v3 and its JSON of each key): an alias inside
+ * the node it names, an expansion past MAX_NODES, a merge of anything but maps, `.inf` and `.nan`.
+ * Checked before anything else walks the aliases, so that no walk loops or explodes.
+ */
+function unreadableAt(config: YAMLMap, doc: Document): ReadError | undefined {
+    let visited = 0;
+    const at = (node: Node | null | undefined, code: ReadError["code"]): ReadError => ({ pos: [node?.range?.[0] ?? 0, node?.range?.[1] ?? 0], code });
+    const visit = (node: Node | null | undefined, inside: Set<Node>): ReadError | undefined => {
+        const n = resolve(node, doc);
+        if (!n) {
+            return undefined;
+        }
+        if (inside.has(n)) {
+            return at(node, "ALIAS_CYCLE");
+        }
+        if (++visited > MAX_NODES) {
+            return at(node, "ALIAS_EXPANSION");
+        }
+        if (isScalar(n)) {
+            return typeof n.value === "number" && !Number.isFinite(n.value) ? at(n, "NOT_FINITE") : undefined;
+        }
+        const children: (Node | null | undefined)[] = [];
+        if (isMap(n)) {
+            for (const pair of n.items) {
+                if (isScalar(pair.key) && typeof pair.key.value === "symbol") {
+                    const source = resolve(pair.value as Node, doc);
+                    const maps = isSeq(source) ? source.items.map((i) => resolve(i as Node, doc)) : [source];
+                    if (!maps.every((m) => isMap(m))) {
+                        return at(pair.value as Node, "BAD_MERGE");
+                    }
+                }
+                children.push(pair.value as Node);
+            }
+        } else if (isSeq(n)) {
+            children.push(...(n.items as Node[]));
+        }
+        const within = new Set(inside).add(n);
+        for (const child of children) {
+            const found = visit(child, within);
+            if (found) {
+                return found;
+            }
+        }
+        return undefined;
+    };
+    return visit(config, new Set());
 }
 
 export function readStackFile(text: string): StackReading {
     const lineCounter = new LineCounter();
-    const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
-    const reading: StackReading = { doc, lineCounter, errors: doc.errors, runtime: {}, secure: [], wholeSecure: [], plaintextPasswords: [] };
+    // Unquoted dates are timestamps to yaml.v3, as to this parser with the tag.
+    const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true, customTags: ["timestamp"] });
+    const reading: StackReading = { doc, lineCounter, errors: [...doc.errors], runtime: {}, secure: [], wholeSecure: [], plaintextPasswords: [] };
     const config = isMap(doc.contents) ? resolve(doc.contents.get("config", true) as Node | undefined, doc) : undefined;
     if (doc.errors.length > 0 || !isMap(config)) {
+        return reading;
+    }
+    const unreadable = unreadableAt(config, doc);
+    if (unreadable) {
+        reading.errors.push(unreadable);
         return reading;
     }
     reading.config = config;
@@ -120,7 +201,7 @@ export function readStackFile(text: string): StackReading {
         if (key === "password" && isScalar(n) && n.value !== null && n.value !== "") {
             reading.plaintextPasswords.push({ path, node: n });
         }
-        return isScalar(n) ? n.value : null;
+        return isScalar(n) ? goValue(n.value) : null;
     };
 
     for (const { key, value } of projectKeys(config, doc)) {

@@ -92,6 +92,34 @@ describe("the check reads a stack file as Pulumi does", () => {
         }
     });
 
+    // Pulumi refuses these files (yaml.v3: "anchor contains itself", "excessive aliasing", "map
+    // merge requires map or sequence of maps"; JSON: "unsupported value: +Inf"); the check says so
+    // by line and column, and never loops or exhausts the stack on them.
+    const head = "config:\n  registry-access:namespace: team\n";
+    for (const [what, text, line, message] of [
+        ["an alias inside the node it names", `${head}  registry-access:registries: &r [{server: a.example.org, username: u, password: x, more: *r}]\n`, 3, "an alias refers to a node that contains it"],
+        ["the config merged into itself", "config: &c\n  registry-access:x: {<<: *c}\n", 2, "an alias refers to a node that contains it"],
+        [
+            "an alias bomb",
+            `${head}${["a", "b", "c", "d", "e", "f"].map((k, i) => `  ${k}:x: &${k} [${i === 0 ? "1,1,1,1,1,1,1,1,1" : Array(9).fill(`*${"abcdef"[i - 1]}`).join(",")}]\n`).join("")}  registry-access:registries: [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n`,
+            3,
+            "aliases expand to too large a document",
+        ],
+        ["a merge of a scalar", `x: &ns team\n${head}  registry-access:registries:\n    - <<: *ns\n      server: a.example.org\n`, 5, "a merge key (<<) takes a map or a list of maps"],
+        ["an infinite number", `${head}  registry-access:credentialRotation: .inf\n`, 3, "a number is infinite or not a number (.inf, .nan), which Pulumi cannot hand to the program (quote it)"],
+    ] as const) {
+        it(`refuses what Pulumi cannot read: ${what}`, () => {
+            const findings = check(text);
+            assert.deepEqual(findings.map((f) => [f.line, f.path, f.message]), [[line, "", `is not valid YAML: ${message}`]]);
+        });
+    }
+
+    it("an unquoted date is what Pulumi hands over for it: Go's time, not a label value", () => {
+        const text = `${head}  registry-access:labels: {created: 2024-06-01}\n  registry-access:credentialRotation: 2024-06-01T10:00:00.5Z\n  registry-access:registries: [{server: a.example.org, generatePassword: true}]\n`;
+        assert.deepEqual(check(text).map((f) => [f.path, f.message]), [["labels.created", "is not a valid label value"]]);
+        assert.equal(readStackFile(text).runtime["registry-access:credentialRotation"], "2024-06-01 10:00:00.5 +0000 UTC");
+    });
+
     it("a username pulumi config set --path stored as a number is the number as typed, in the check and the program", () => {
         const text = `${SALT}config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: registry.example.org\n      username: 100012345678\n      password: ${SECURE}\n`;
         assert.deepEqual(check(text), []);

@@ -1,7 +1,7 @@
 /**
  * The offline check's reading of a stack file (check/stackReading.ts) is Pulumi's: for a file of
- * the YAML shapes people write (aliases, merge keys, numbers, booleans, nulls, hex, quoted and
- * block strings) and a dotted stack name, every key's value equals what `pulumi config --json`
+ * the YAML shapes people write (aliases, merge keys, numbers, booleans, nulls, hex, dates, quoted
+ * and block strings) and a dotted stack name, every key's value equals what `pulumi config --json`
  * hands the program.
  */
 import * as assert from "node:assert/strict";
@@ -16,7 +16,8 @@ const CONFIG = `config:
   registry-access:namespace: 123
   registry-access:verifyCredentials: true
   registry-access:imageIsolation: off
-  registry-access:credentialRotation: 0x10
+  registry-access:credentialRotation: 2024-06-01T10:00:00.5Z
+  registry-access:annotations: {created: 2024-06-01, at: 2024-06-01T10:00:00Z, hex: 0x10}
   registry-access:caBundle: |
     -----BEGIN CERTIFICATE-----
     not a real one
