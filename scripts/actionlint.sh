@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lints the GitHub workflows with actionlint (expressions, contexts, action inputs, job needs,
 # and the `run:` scripts through shellcheck), built from Go modules once and cached:
-#   scripts/actionlint.sh    run by `npm run lint`; exits non-zero on any finding
+#   scripts/actionlint.sh    run by `npm run lint:workflows`; exits non-zero on any finding
+# Not in `npm test`, which must pass where there is only Node (the pipelines' images): .ci/run and
+# the GitHub workflow's lint-workflows job (which sets up Go) run it.
 # Environment:
 #   REGISTRY_ACCESS_CACHE   where the binary is kept (default ~/.cache/registry-access)
 set -euo pipefail

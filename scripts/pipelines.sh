@@ -17,6 +17,9 @@
 # backend, its keys and CA, the passphrase) go in the clone's .gitlab-ci-local-variables.yml, as a
 # team would set them in Settings > CI/CD > Variables. Starts the cluster, registry and backends
 # unless running; stops what it started, destroys the stacks and removes the clone.
+# The jobs get only what their image has (scripts/image-path.sh: no Go, shellcheck or kubectl; this
+# machine's Pulumi CLI as the image's) and what they install: kubectl, which curl there gets from
+# this machine's copy for dl.k8s.io's. No job may then say "cannot tell" of image isolation.
 #
 # Environment: REGISTRY_ACCESS_CACHE (gitlab-ci-local is kept there, by version).
 set -euo pipefail
@@ -46,6 +49,7 @@ readonly WORK REPO="${WORK}/repo"
 STARTED=()
 FAILURES=()
 SUMMARY=()
+PIPELINE_LOGS=()
 
 # ---------------------------------------------------------------- servers
 
@@ -94,8 +98,9 @@ start() {
 
 # --shell-isolation: each job in its own copy of the repository, as on a runner; without it, jobs
 # running at once share one folder, and each one's npm ci deletes the others' node_modules.
+# PATH: the jobs' (the image's); gitlab-ci-local itself keeps this machine's (rsync, git).
 gcl() {
-  (cd "${REPO}" && env -u PULUMI_CONFIG_PASSPHRASE node "${GCL}" --force-shell-executor --shell-isolation --color=false --timestamps --ignore-predefined-vars CI_PIPELINE_SOURCE "$@")
+  (cd "${REPO}" && env -u PULUMI_CONFIG_PASSPHRASE node "${GCL}" --force-shell-executor --shell-isolation --color=false --timestamps --ignore-predefined-vars CI_PIPELINE_SOURCE --variable "PATH=${IMAGE_PATH}" "$@")
 }
 
 # run_pipeline NAME EXPECT ARGS...: runs gitlab-ci-local; EXPECT is pass or fail; records each
@@ -105,6 +110,7 @@ run_pipeline() {
   shift 2
   t0="$(now_ms)"
   log "pipeline ${name}: gitlab-ci-local $*"
+  PIPELINE_LOGS+=("${WORK}/${name}.log")
   gcl "$@" >"${WORK}/${name}.log" 2>&1 || rc=$?
   local jobs
   jobs="$(grep -E '^ (PASS|FAIL|WARN) ' "${WORK}/${name}.log" | sed 's/^ */    /' || true)"
@@ -173,6 +179,7 @@ no_plaintext_in_logs() {
 cd "${ROOT}"
 ensure_packages rsync git apache2-utils openssl
 command -v pulumi >/dev/null || die "no pulumi on PATH; run: source scripts/setup.sh"
+IMAGE_PATH="$(bash scripts/image-path.sh "${WORK}/image" --with-pulumi)"
 if [[ ! -f "${GCL}" ]]; then
   log "installing gitlab-ci-local ${GCL_VERSION} in ${GCL_DIR}"
   run_quiet npm install --prefix "${GCL_DIR}" --no-audit --no-fund --no-save "gitlab-ci-local@${GCL_VERSION}"
@@ -299,6 +306,9 @@ for env in staging prod; do
 done
 
 check "no password or passphrase in any job's output" no_plaintext_in_logs
+# Without kubectl (the jobs install it), prod's two tenants make every pulumi job warn.
+check "no job lacked kubectl: no image-isolation \"cannot tell (...)\", no \"kubectl is not on PATH\"" \
+  bash -c '! grep -E ": cannot tell \(|kubectl is not on PATH" "$@"' _ "${PIPELINE_LOGS[@]}"
 
 printf '%s\n' "pipelines: the job lists, as gitlab-ci-local reported them, and the checks:" "${SUMMARY[@]}"
 if ((${#FAILURES[@]} > 0)); then

@@ -1,4 +1,4 @@
-// actionlint, which lints .github/workflows in npm test (scripts/actionlint.sh).
+// actionlint, which lints .github/workflows in npm run lint:workflows (scripts/actionlint.sh).
 module registry-access/toolchain/actionlint
 
 go 1.26.6
