@@ -48,7 +48,10 @@ function readProject(dir: string, findings: Finding[]): string {
     try {
         project = (parse(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) ?? {}) as typeof project;
     } catch (err) {
-        findings.push({ file, line: 1, column: 1, path: "", message: `is not valid YAML: ${yamlMessage(err as YAMLError)}`, fix: "fix the YAML syntax" });
+        // Where the parser says, and nothing about its name: the file was not read.
+        const [at] = (err as YAMLError).linePos ?? [{ line: 1, col: 1 }];
+        findings.push({ file, line: at.line, column: at.col, path: "", message: `is not valid YAML: ${yamlMessage(err as YAMLError)}`, fix: "fix the YAML syntax" });
+        return dir;
     }
     if (project.name !== PROJECT) {
         findings.push({ file, line: 1, column: 1, path: "name", message: `must be ${PROJECT}: it is the namespace of every config key`, fix: `set name: ${PROJECT}` });

@@ -48,7 +48,7 @@ export function checkStackFile(file: string, text: string, stack: string): Findi
             found(nodeAt(reading, whole.path), {
                 path: whole.path,
                 message: "is encrypted as a whole, so it cannot be checked",
-                fix: `set it in plaintext and only its passwords as secrets: pulumi config set --stack ${stack} --secret --path '${whole.path}[0].password' <password>`,
+                fix: wholeFix(whole.path, stack),
             }),
         );
     }
@@ -122,4 +122,12 @@ export function yamlMessage(error: { code?: ReadError["code"] }): string {
  */
 export function stackConfigOf(text: string): StackConfig {
     return validateStackConfig(fromPulumiConfig(readStackFile(text).runtime));
+}
+
+/** How to set a list or map encrypted whole so that it can be checked: only its passwords secret. */
+function wholeFix(key: string, stack: string): string {
+    const password = key === "tenants" ? "tenants[0].registries[0].password" : ["registries", "sharedRegistries"].includes(key) ? `${key}[0].password` : undefined;
+    return password !== undefined
+        ? `set it in plaintext and only its passwords as secrets: pulumi config set --stack ${stack} --secret --path '${password}' <password>`
+        : "set it in plaintext: it holds no password";
 }

@@ -6,7 +6,7 @@
  * unknown without the passphrase. Every value keeps its YAML node, for a line and column.
  */
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLError, type YAMLMap } from "yaml";
-import { ENCRYPTED_PLACEHOLDER, parseConfigValue, parseKeyPath, PROJECT } from "../components/config";
+import { ENCRYPTED_PLACEHOLDER, parseConfigValue, parseKeyPath, PROJECT, SCALAR_KEYS } from "../components/config";
 
 /** A value in the file and where it is. */
 export interface Located {
@@ -43,7 +43,7 @@ export interface StackReading {
     runtime: Record<string, string>;
     /** Every `secure:` leaf, nested or a whole key, with its ciphertext. */
     secure: (Located & { ciphertext: string })[];
-    /** Keys encrypted as a whole (`pulumi config set --secret <key>`). */
+    /** Lists and maps encrypted as a whole (`pulumi config set --secret registries '[...]'`). */
     wholeSecure: Located[];
     /** Plaintext `password` leaves. */
     plaintextPasswords: Located[];
@@ -209,7 +209,11 @@ export function readStackFile(text: string): StackReading {
         const whole = secureValue(node);
         if (whole !== undefined) {
             reading.secure.push({ path: key, node: node!, ciphertext: whole });
-            reading.wholeSecure.push({ path: key, node: node! });
+            // One value encrypted (a namespace, a CA bundle) is still one value; a list or a map
+            // encrypted whole hides every name in it from the check.
+            if (!SCALAR_KEYS.has(key)) {
+                reading.wholeSecure.push({ path: key, node: node! });
+            }
             reading.runtime[`${PROJECT}:${key}`] = ENCRYPTED_PLACEHOLDER;
         } else if (isMap(node) || isSeq(node)) {
             reading.runtime[`${PROJECT}:${key}`] = JSON.stringify(plain(node, key, key));

@@ -250,17 +250,24 @@ function parseChallenges(header: string): { scheme: string; params: Record<strin
         return m;
     };
     const atListEnd = () => (read(SPACES), at >= header.length || header[at] === ",");
+    // A challenge starts the header or follows a comma; stray text elsewhere is skipped to the
+    // next comma, so that it cannot pass for a scheme and take the parameters after it.
+    let afterComma = true;
     while (at < header.length) {
         read(SPACES);
         if (header[at] === ",") {
             at++;
+            afterComma = true;
             continue;
         }
         const name = read(TOKEN)?.[0].toLowerCase();
-        if (name === undefined) {
-            at++; // not a token: skipped, as a lenient client does
+        if (name === undefined || (!afterComma && !/^[ \t]*=/.test(header.slice(at)))) {
+            while (at < header.length && header[at] !== ",") {
+                at++;
+            }
             continue;
         }
+        afterComma = false;
         read(SPACES);
         if (header[at] === "=") {
             at++;

@@ -156,6 +156,19 @@ describe("the check reads a stack file as Pulumi does", () => {
         });
     }
 
+    it("one value encrypted whole (a namespace, a CA bundle) is left to the program; a list encrypted whole cannot be checked", () => {
+        const scalar = `${SALT}config:\n  registry-access:namespace: ${SECURE}\n  registry-access:caBundle: ${SECURE}\n  registry-access:registries:\n    - server: registry.example.org\n      username: puller\n      password: ${SECURE}\n`;
+        assert.deepEqual(check(scalar), []);
+        const list = `${SALT}config:\n  registry-access:namespace: team\n  registry-access:labels: ${SECURE}\n  registry-access:registries: ${SECURE}\n`;
+        assert.deepEqual(
+            check(list).map((f) => [f.path, f.message, f.fix]),
+            [
+                ["labels", "is encrypted as a whole, so it cannot be checked", "set it in plaintext: it holds no password"],
+                ["registries", "is encrypted as a whole, so it cannot be checked", "set it in plaintext and only its passwords as secrets: pulumi config set --stack t --secret --path 'registries[0].password' <password>"],
+            ],
+        );
+    });
+
     it("a secure value is still located when its key is unknown", () => {
         const text = `${SALT}config:\n  registry-access:namespace: team\n  registry-access:registries:\n    - server: registry.example.org\n      username: puller\n      pasword: ${SECURE}\n`;
         assert.deepEqual(

@@ -186,11 +186,12 @@ describe("npm run check (the offline stack check, end to end)", function () {
         it("checks Pulumi.yaml itself: its YAML and its name", async () => {
             write({ "Pulumi.yaml": "name: other-project\n", "Pulumi.dev.yaml": VALID });
             assert.equal((await check([], dir)).stdout, "Pulumi.yaml:1:1 name: must be registry-access: it is the namespace of every config key (fix: set name: registry-access)\n");
-            write({ "Pulumi.yaml": "name: [registry-access\n" });
+            // A file that cannot be read is that one problem, where the parser says: nothing about its name.
+            write({ "Pulumi.yaml": "runtime: nodejs\nname: [registry-access\n" });
             const run = await check([], dir);
             assert.equal(run.code, 1);
-            assert.match(run.stdout, /^Pulumi\.yaml:1:1 \(file\): is not valid YAML: .+ \(fix: fix the YAML syntax\)\n/);
-            assert.match(run.stderr, /^2 problem\(s\) in 1 file\(s\)\n$/);
+            assert.match(run.stdout, /^Pulumi\.yaml:3:1 \(file\): is not valid YAML: .+ \(fix: fix the YAML syntax\)\n$/);
+            assert.match(run.stderr, /^1 problem\(s\) in 1 file\(s\)\n$/);
         });
 
         it("exits 2 outside a project, and in a project without stack files", async () => {

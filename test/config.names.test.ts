@@ -61,7 +61,7 @@ describe("object names and control characters", function () {
                 { server: "harbor.example.org/team-a", generatePassword: true, ...second },
             ],
         });
-        const p = problemAt(stack({}), "registries[1].secretName");
+        const p = problemAt(stack({}), "registries[1].server");
         assert.equal(p.message, "'regcred-harbor-example-org-team-a' is already the name of registries[0]'s generated password");
         assert.match(p.fix, /secretName/);
         const config = validateStackConfig(stack({ secretName: "harbor-team-dash" }));
@@ -119,5 +119,55 @@ describe("object names and control characters", function () {
     it("problems of every kind are reported at once", () => {
         const all = problems({ namespace: "x", containerService: { apiServer: "https://10.0.0.1:6443" }, registries: [reg({ server: "[::]", username: "a\nb" }), reg({ server: "b.example.org", secretName: "xnat-container-service-token" })] });
         assert.deepEqual(all.map((p) => p.path).sort(), ["registries[0].server", "registries[0].username", "registries[1].secretName"]);
+    });
+});
+
+describe("what a review with typed inputs found", function () {
+    this.timeout(60000);
+
+    it("a stray key in a registry entry (a comma in an unquoted password) is not named in any message", () => {
+        const all = problems({ namespace: "x", registries: [{ server: "registry.example.org", username: "robot", password: "Tr0ub4", dorSecret99: null }] });
+        assert.deepEqual(all.map((p) => [p.path, p.message]), [["registries[0]", "has a key that is not a known one (not shown: it may be part of a password)"]]);
+        assert.ok(!JSON.stringify(all).includes("dorSecre"));
+        // A near miss is still named, with its did-you-mean.
+        assert.equal(problemAt({ namespace: "x", registries: [reg({ usrname: "u" })] }, "registries[0].usrname").fix, "did you mean 'username'?");
+    });
+
+    it("a value quoted in a message has its control characters escaped: no forged line", () => {
+        const all = problems({ tenants: [{ namespace: "a\nFAKE", registries: [reg()] }, { namespace: "a\nFAKE", registries: [reg()] }] });
+        assert.ok(all.every((p) => !p.message.includes("\n")), JSON.stringify(all));
+    });
+
+    it("a Container Service account written as a number is the same account as the patched one", () => {
+        const p = problemAt({ namespace: "x", registries: [reg()], serviceAccounts: ["default", 123], containerService: { apiServer: "https://10.0.0.1:6443", serviceAccount: 123 } }, "containerService.serviceAccount");
+        assert.match(p.message, /a ServiceAccount this stack patches/);
+    });
+
+    it("a tokenRotation written as a number names the token Secret as the schema reads it", () => {
+        const token = tokenSecretName("xnat-container-service", "1.5");
+        assert.match(problemAt({ namespace: "x", containerService: { apiServer: "https://10.0.0.1:6443", tokenRotation: 1.5 }, registries: [reg({ secretName: token })] }, "registries[0].secretName").message, /token Secret/);
+    });
+
+    it("a password that is not a string gets a fix the CLI takes (--secret stores a string; it refuses --type with it)", () => {
+        assert.equal(problemAt({ namespace: "x", registries: [reg({ password: 1.5 })] }, "registries[0].password").fix, "pulumi config set --secret --path 'registries[0].password' <password>");
+    });
+
+    it("an apiServer with a tab, a newline or outer spaces is refused (the URL parser drops them; XNAT's does not)", () => {
+        for (const apiServer of ["https://api.exa\tmple.org", "https://api.example.org\n", " https://api.example.org"]) {
+            assert.match(problemAt({ namespace: "x", registries: [reg()], containerService: { apiServer } }, "containerService.apiServer").message, /not an https:\/\/ URL/, JSON.stringify(apiServer));
+        }
+    });
+
+    it("a username with a line separator or a direction override is refused", () => {
+        for (const username of ["team\u2028a", "team\u202ea", "\ufeffteam"]) {
+            assert.ok(problems({ namespace: "x", registries: [reg({ username })] }).some((p) => p.path === "registries[0].username" && /control characters/.test(p.message)), JSON.stringify(username));
+        }
+    });
+
+    it("a shared registry's problem is said once, however many tenants; a default name's clash is reported at the server", () => {
+        const shared = problems({ sharedRegistries: [reg({ server: "[::]" })], tenants: [{ namespace: "a" }, { namespace: "b" }, { namespace: "c" }] });
+        assert.deepEqual(shared.map((p) => p.path), ["sharedRegistries[0].server"]);
+        const clash = problems({ namespace: "x", registries: [reg({ server: "a.example.org", secretName: "regcred-b-example-org" }), reg({ server: "b.example.org" })] });
+        assert.deepEqual(clash.map((p) => p.path), ["registries[1].server"]);
     });
 });

@@ -160,7 +160,7 @@ describe("validateStackConfig", () => {
             });
             const fixes = Object.fromEntries(all.map((p) => [p.path, p.fix]));
             assert.deepEqual(fixes, {
-                "sharedRegistries[0].zzzzzzzz": "remove it; known keys: server, username, password, generatePassword, email, secretName",
+                "sharedRegistries[0]": "quote a value holding a comma or a colon; known keys: server, username, password, generatePassword, email, secretName",
                 "tenants[0].zzzzzzzz":
                     "remove it; known keys: namespace, createNamespace, labels, annotations, registries, serviceAccounts, keepPullSecrets, credentialRotation, containerService",
                 "tenants[0].registries[0].generatePassword.zzzzzzzz": "remove it; known keys: length",

@@ -24,6 +24,9 @@ describe("verifyCredentials parsing", () => {
         assert.deepEqual(parseChallenge('Bearer realm = "https://t" , Service=svc'), { scheme: "bearer", params: { realm: "https://t", service: "svc" } });
         assert.deepEqual(parseChallenge('Negotiate abc==, Bearer realm="https://t"'), { scheme: "bearer", params: { realm: "https://t" } });
         assert.deepEqual(parseChallenge('Bearer __proto__="x", realm="https://t"'), { scheme: "bearer", params: { realm: "https://t" } });
+        // Stray text inside a challenge is skipped to the next comma, not taken for a scheme.
+        assert.deepEqual(parseChallenge('Bearer realm="https://a/t"junk,service="s",scope="x"'), { scheme: "bearer", params: { realm: "https://a/t", service: "s", scope: "x" } });
+        assert.deepEqual(parseChallenge("Bearer realm=https://a/t,service=s p,scope=x"), { scheme: "bearer", params: { realm: "https://a/t", service: "s", scope: "x" } });
     });
 
     it("uses only the first Basic or Bearer challenge when several are joined in one header", () => {

@@ -15,7 +15,7 @@ import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, type RegistryConfig, type StackConfi
 
 export { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from "../names";
 export { ConfigError, formatProblems, keyPath, parseKeyPath, UNKNOWN_KEY } from "./messages";
-export { CONTAINER_SERVICE_KEYS, fromPulumiConfig, parseConfigValue, REGISTRY_KEYS, setOwn, STACK_KEYS, TENANT_KEYS } from "./schema";
+export { CONTAINER_SERVICE_KEYS, fromPulumiConfig, parseConfigValue, REGISTRY_KEYS, SCALAR_KEYS, setOwn, STACK_KEYS, TENANT_KEYS } from "./schema";
 export * from "./types";
 
 /** Validates raw config (typed, see {@link fromPulumiConfig}); throws ConfigError listing every problem. */
@@ -24,7 +24,9 @@ export function validateStackConfig(raw: unknown): StackConfig {
     const problems = parsed.success ? [] : parsed.error.issues.flatMap((issue) => toProblems(raw, issue));
     problems.push(...crossProblems(raw));
     if (!parsed.success || problems.length > 0) {
-        throw new ConfigError(problems);
+        // A shared registry's problem is found once per tenant: said once.
+        const said = new Set<string>();
+        throw new ConfigError(problems.filter((p) => !said.has(`${p.path}\n${p.message}`) && said.add(`${p.path}\n${p.message}`)));
     }
     return toStackConfig(parsed.data);
 }

@@ -8,6 +8,10 @@ import { CONTAINER_SERVICE_KEYS, REGISTRY_KEYS, STACK_KEYS, TENANT_KEYS } from "
 import { type Problem, PROJECT } from "./types";
 
 export const UNKNOWN_KEY = "is not a known key";
+export const HIDDEN_KEY = "has a key that is not a known one (not shown: it may be part of a password)";
+
+/** A value in a message: quoted, its control characters escaped, so it cannot forge a line. */
+export const quote = (value: string): string => `'${JSON.stringify(value).slice(1, -1).replaceAll("'", "\\'")}'`;
 
 /** Thrown with every problem found; its message lists them all. */
 export class ConfigError extends Error {
@@ -127,6 +131,11 @@ export function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
                 const known = knownKeysAt(path);
                 const guess = closest(key, known);
                 const plausible = distance(key.toLowerCase(), guess.toLowerCase()) <= Math.max(2, Math.floor(guess.length / 3));
+                if (!plausible && known === REGISTRY_KEYS) {
+                    // In `{..., password: Tr0ub4,dor}` the comma starts a key: a registry entry's
+                    // stray key can be the tail of a password, so it is not named.
+                    return { path: at, message: HIDDEN_KEY, fix: `quote a value holding a comma or a colon; known keys: ${known.join(", ")}` };
+                }
                 return {
                     path: keyPath([...path, key]),
                     message: UNKNOWN_KEY,
@@ -140,8 +149,9 @@ export function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
             const message = input === undefined ? "is required" : `must be ${expected}, not ${typeName(input)}`;
             if (issue.expected === "string" && typeof input === "number") {
                 // `pulumi config set --path` stores a number unless told otherwise.
-                const secret = path.at(-1) === "password" ? "--secret " : "";
-                return [{ path: at, message, fix: `quote it in the stack file, or: pulumi config set ${secret}--type string --path '${at}' <value>` }];
+                // --secret stores a string already, and the CLI takes no --type with it.
+                const fix = path.at(-1) === "password" ? `pulumi config set --secret --path '${at}' <password>` : `quote it in the stack file, or: pulumi config set --type string --path '${at}' <value>`;
+                return [{ path: at, message, fix }];
             }
             return [{ path: at, message, fix: fixFor(path) }];
         }

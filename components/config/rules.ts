@@ -5,8 +5,8 @@
  */
 import { DOCKER_HUB_SERVER } from "../dockerConfig";
 import { cloudUsernameProblem, defaultSecretName, isDns1123Subdomain, serverKey, tokenSecretName } from "../names";
-import { FIX, fixFor, tenantPrefix } from "./messages";
-import { asText, INVALID_METADATA_KEY, TENANT_KEYS } from "./schema";
+import { FIX, fixFor, quote, tenantPrefix } from "./messages";
+import { asText, INVALID_METADATA_KEY, TENANT_KEYS, textFromNumber } from "./schema";
 import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, ENCRYPTED_PLACEHOLDER, type Problem } from "./types";
 
 /** Namespaces the API server makes and keeps; no stack may own (and on destroy delete) them. */
@@ -86,7 +86,7 @@ export function crossProblems(raw: unknown): Problem[] {
         if (typeof ns === "string") {
             const first = namespaces.get(ns);
             if (first !== undefined) {
-                problems.push({ path: at("namespace"), message: `'${ns}' is already the namespace of ${first || "the top level"}`, fix: "give each tenant its own namespace" });
+                problems.push({ path: at("namespace"), message: `${quote(ns)} is already the namespace of ${first || "the top level"}`, fix: "give each tenant its own namespace" });
             } else {
                 namespaces.set(ns, tenant.path);
             }
@@ -103,7 +103,7 @@ export function crossProblems(raw: unknown): Problem[] {
         if (!adopting && typeof ns === "string" && SYSTEM_NAMESPACES.includes(ns)) {
             problems.push({
                 path: at("createNamespace"),
-                message: `'${ns}' is a namespace Kubernetes makes itself: the stack cannot create it, and its destroy would try to delete it`,
+                message: `${quote(ns)} is a namespace Kubernetes makes itself: the stack cannot create it, and its destroy would try to delete it`,
                 fix: `adopt it: pulumi config set --path '${at("createNamespace")}' false`,
             });
         }
@@ -192,7 +192,7 @@ function generatedUsernameProblems(shared: RawEntry[], tenants: TenantEntry[]): 
             if (first !== undefined && first !== path) {
                 problems.push({
                     path: `${path}.username`,
-                    message: `'${username}' already has a generated password on this registry (${first})`,
+                    message: `${quote(username)} already has a generated password on this registry (${first})`,
                     fix: "give each generated credential its own username",
                 });
             } else {
@@ -233,17 +233,17 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string, combined:
             continue;
         }
         if (combined === undefined && value.secretName === undefined && !isDns1123Subdomain(name)) {
-            problems.push({ path: `${path}.server`, message: `gives the default Secret name '${name}', which Kubernetes refuses`, fix: "set a secretName for this registry" });
+            problems.push({ path: `${path}.server`, message: `gives the default Secret name ${quote(name)}, which Kubernetes refuses`, fix: "set a secretName for this registry" });
             continue;
         }
         const first = names.get(name);
         if (first !== undefined && isDns1123Subdomain(name)) {
             problems.push(
                 combined === undefined
-                    ? { path: `${path}.secretName`, message: `'${name}' is already the Secret name of ${first}${inTenant}`, fix: "give each registry its own secretName" }
+                    ? { path: `${path}.${value.secretName === undefined ? "server" : "secretName"}`, message: `${quote(name)} is already the Secret name of ${first}${inTenant}`, fix: "give each registry its own secretName" }
                     : {
-                          path: `${path}.secretName`,
-                          message: `'${name}' is already the name of ${first}'s generated password${inTenant}`,
+                          path: `${path}.${value.secretName === undefined ? "server" : "secretName"}`,
+                          message: `${quote(name)} is already the name of ${first}'s generated password${inTenant}`,
                           fix: "give one of them a secretName: with combinedPullSecret it names the generated password",
                       },
             );
@@ -258,12 +258,13 @@ function duplicateProblems(registries: RawEntry[], tenantPath: string, combined:
 function tokenNameProblems(tenant: Record<string, unknown>, registries: RawEntry[], tenantPath: string, combined: string | undefined): Problem[] {
     const settings = asRecord(tenant.containerService);
     const account = asText(settings?.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT);
-    const rotation = asText(settings?.tokenRotation);
+    // Read as the schema reads it (any number as its text): the name the token Secret will have.
+    const rotation = textFromNumber(settings?.tokenRotation);
     if (!settings || typeof account !== "string" || (rotation !== undefined && typeof rotation !== "string")) {
         return [];
     }
     const token = tokenSecretName(account, rotation as string | undefined);
-    const message = `'${token}' is the Container Service's token Secret in this namespace`;
+    const message = `${quote(token)} is the Container Service's token Secret in this namespace`;
     const fix = `choose another name, or another ${tenantPrefix(tenantPath)}containerService.serviceAccount`;
     if (combined !== undefined) {
         return combined === token ? [{ path: "combinedPullSecret", message, fix }] : [];
@@ -288,7 +289,7 @@ function uniqueListProblems(list: unknown, path: string): Problem[] {
         return [];
     }
     return list.flatMap((v, i) =>
-        typeof v === "string" && list.indexOf(v) !== i ? [{ path: `${path}[${i}]`, message: `'${v}' is listed twice`, fix: "list each name once" }] : [],
+        typeof v === "string" && list.indexOf(v) !== i ? [{ path: `${path}[${i}]`, message: `${quote(v)} is listed twice`, fix: "list each name once" }] : [],
     );
 }
 
@@ -302,7 +303,7 @@ function keepListProblems(list: unknown, registries: RawEntry[], path: string, c
         ...uniqueListProblems(list, path),
         ...list.flatMap((v, i) =>
             own.has(v)
-                ? [{ path: `${path}[${i}]`, message: `'${v}' is a Secret this stack manages`, fix: "remove it: the stack lists its own Secrets already" }]
+                ? [{ path: `${path}[${i}]`, message: `${quote(v)} is a Secret this stack manages`, fix: "remove it: the stack lists its own Secrets already" }]
                 : [],
         ),
     ];
@@ -320,7 +321,7 @@ function combinedSecretNameProblems(entries: RawEntry[], combined: string): Prob
             : [
                   {
                       path: `${path}.secretName`,
-                      message: `names no Secret: combinedPullSecret puts every registry into the Secret '${combined}'`,
+                      message: `names no Secret: combinedPullSecret puts every registry into the Secret ${quote(combined)}`,
                       fix: "remove it, or remove combinedPullSecret for a Secret per registry",
                   },
               ],
@@ -333,16 +334,16 @@ function containerServiceProblems(tenant: Record<string, unknown>, path: string)
     if (!settings) {
         return [];
     }
-    const account = settings.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT;
+    const account = asText(settings.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT);
     // `default` exists in every namespace, so the stack could not create it either.
-    const taken = account === "default" || (Array.isArray(tenant.serviceAccounts) && tenant.serviceAccounts.includes(account));
+    const taken = account === "default" || (Array.isArray(tenant.serviceAccounts) && tenant.serviceAccounts.map(asText).includes(account));
     if (typeof account !== "string" || !taken) {
         return [];
     }
     return [
         {
             path: `${path}.serviceAccount`,
-            message: `'${account}' is ${account === "default" ? "the namespace's default ServiceAccount" : "a ServiceAccount this stack patches with pull secrets"}; the Container Service needs one of its own, which the stack creates`,
+            message: `${quote(account)} is ${account === "default" ? "the namespace's default ServiceAccount" : "a ServiceAccount this stack patches with pull secrets"}; the Container Service needs one of its own, which the stack creates`,
             fix: FIX.serviceAccount,
         },
     ];

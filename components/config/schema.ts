@@ -30,10 +30,12 @@ const textual = <T extends z.ZodType>(schema: T) => z.preprocess(asText, schema)
 const rule = (ok: (s: string) => boolean, message: string, fix?: string) =>
     [ok, { message, params: fix ? { fix } : {} }] as const;
 
-// A newline in a username would add a line of its own to a registry's htpasswd file.
-const noControlCharacters = rule((s) => !/\p{Cc}/u.test(s), "must not contain control characters (a newline, a tab, ...)", "retype it without them");
+// A newline in a username would add a line of its own to a registry's htpasswd file; a line
+// separator or a direction override would make a name print as another.
+const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069\\ufeff";
+const hasControlCharacter = (s: string) => new RegExp(`[${CONTROL}]`, "u").test(s);
+const noControlCharacters = rule((s) => !hasControlCharacter(s), "must not contain control characters (a newline, a tab, ...)", "retype it without them");
 /** The refinements as JSON Schema patterns, for editors: the same regular expressions where there is one. */
-const CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"; // \p{Cc}
 export const PATTERNS = {
     noControlCharacters: `^[^${CONTROL}]*$`,
     username: `^[^:${CONTROL}]*$`,
@@ -104,7 +106,8 @@ function isHttpsUrl(s: string): boolean {
     try {
         const url = new URL(s);
         // An https: URL always has a host: the parser throws without one.
-        return url.protocol === "https:" && url.username === "" && url.password === "" && !url.search && !url.hash;
+        // The parser drops tabs, newlines and outer spaces that XNAT's would refuse: none may be there.
+        return url.protocol === "https:" && url.username === "" && url.password === "" && !url.search && !url.hash && !/\s/.test(s) && !hasControlCharacter(s);
     } catch {
         return false;
     }
@@ -234,6 +237,8 @@ export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
 export const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
+/** The keys holding one value, not a list or a map: encrypted whole, each is still one value. */
+export const SCALAR_KEYS = new Set([...STRING_KEYS, "createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:
