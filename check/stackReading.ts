@@ -85,8 +85,9 @@ export function resolve(node: Node | null | undefined, doc: Document): Node | nu
 export function secureValue(node: Node | null | undefined): string | undefined {
     if (isMap(node) && node.items.length === 1) {
         const [pair] = node.items;
-        if (isScalar(pair.key) && pair.key.value === "secure") {
-            return String(isScalar(pair.value) ? pair.value.value : pair.value);
+        // Pulumi takes `secure:` with a string only; anything else is a plain map to it.
+        if (isScalar(pair.key) && pair.key.value === "secure" && isScalar(pair.value) && typeof pair.value.value === "string") {
+            return pair.value.value;
         }
     }
     return undefined;

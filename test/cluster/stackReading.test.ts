@@ -6,10 +6,12 @@
  */
 import * as assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { checkStackFile } from "../../check/stackFile";
 import { readStackFile } from "../../check/stackReading";
+import { ROOT } from "../../deploy/engine";
 import { ENV } from "./support/engine";
 
 const CONFIG = `config:
@@ -48,6 +50,16 @@ function pulumi(args: string[], cwd: string): Promise<string> {
     });
 }
 
+/** pulumi config --json of TEXT as stack `s` in DIR; undefined when Pulumi refuses the file. */
+async function pulumiReading(dir: string, text: string): Promise<Record<string, { value?: string; objectValue?: unknown; secret: boolean }> | undefined> {
+    writeFileSync(path.join(dir, "Pulumi.s.yaml"), text);
+    try {
+        return JSON.parse(await pulumi(["config", "--json", "--stack", "s"], dir)) as Record<string, { value?: string; objectValue?: unknown; secret: boolean }>;
+    } catch {
+        return undefined;
+    }
+}
+
 describe("the check reads a stack file as the pulumi CLI does", function () {
     this.timeout(120000);
 
@@ -69,6 +81,42 @@ describe("the check reads a stack file as the pulumi CLI does", function () {
                 // Structured values: the same JSON (Go sorts map keys, so compared parsed).
                 assert.deepEqual(objectValue !== undefined ? JSON.parse(ours[key]) : ours[key], objectValue ?? value, key);
             }
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    // Every stack file the check is tested on: where Pulumi reads it, the values are ours; where
+    // Pulumi refuses it, so does the check. Secret keys are compared by presence (Pulumi shows no value).
+    it("the check's corpus, stacks/ and the schema's corpus: each key as Pulumi reads it, or refused by both", async () => {
+        const dir = mkdtempSync(path.join(tmpdir(), "registry-access-reading-"));
+        try {
+            writeFileSync(path.join(dir, "Pulumi.yaml"), "name: registry-access\nruntime: nodejs\n");
+            await pulumi(["stack", "init", "s", "--non-interactive"], dir);
+            const files = ["test/check-corpus", "stacks", "test/schema-corpus"].flatMap((d) =>
+                readdirSync(path.join(ROOT, d)).filter((f) => f.endsWith(".yaml")).map((f) => path.join(d, f)),
+            );
+            let compared = 0;
+            for (const file of files) {
+                const text = readFileSync(path.join(ROOT, file), "utf8");
+                const ours = readStackFile(text);
+                const theirs = await pulumiReading(dir, text);
+                if (theirs === undefined) {
+                    assert.ok(checkStackFile(file, text, "s").length > 0, `${file}: Pulumi refuses it, the check does not`);
+                    continue;
+                }
+                if (ours.errors.length > 0 || !ours.config) {
+                    continue; // refused by the check, read by Pulumi: the program then sees no valid config either
+                }
+                for (const [key, { value, objectValue, secret }] of Object.entries(theirs).filter(([k]) => k.startsWith("registry-access:"))) {
+                    assert.ok(key in ours.runtime, `${file}: ${key} is not in the check's reading`);
+                    if (!secret) {
+                        assert.deepEqual(objectValue !== undefined ? JSON.parse(ours.runtime[key]) : ours.runtime[key], objectValue ?? value, `${file}: ${key}`);
+                    }
+                }
+                compared++;
+            }
+            assert.ok(compared > 40, `only ${compared} files compared`);
         } finally {
             rmSync(dir, { recursive: true, force: true });
         }
