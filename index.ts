@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
 import { clusterKubectl, imageIsolation, isolationMessage } from "./components/imageIsolation";
+import { namespaceOwnership } from "./components/namespaceOwnership";
 import { reported } from "./components/programErrors";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
@@ -59,12 +60,30 @@ async function checkImageIsolation(config: StackConfig): Promise<void> {
     await pulumi.log.warn(message);
 }
 
+/**
+ * Provider 4.25 creates by server-side apply, so a namespace to create that exists already would
+ * be taken over and deleted by destroy: stop unless each is absent or carries this stack's mark
+ * (components/namespaceOwnership.ts), before anything is declared.
+ */
+async function checkNamespaceOwnership(config: StackConfig): Promise<void> {
+    const targets = config.tenants.filter((t) => t.createNamespace).map((t) => ({ path: t.path, namespace: t.namespace }));
+    const k8s = new pulumi.Config("kubernetes");
+    const answer = await namespaceOwnership(targets, pulumi.getStack(), clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") }));
+    if (answer.stop !== undefined) {
+        throw new pulumi.RunError(answer.stop);
+    }
+    if (answer.warn !== undefined) {
+        await pulumi.log.warn(answer.warn);
+    }
+}
+
 export = reported(async () => {
     const config = loadStackConfig();
     if (config.verifyCredentials) {
         await verifyConfiguredCredentials(config);
     }
     await checkImageIsolation(config);
+    await checkNamespaceOwnership(config);
 
     const tenants = config.tenants.map(
         (tenant) =>
@@ -73,6 +92,7 @@ export = reported(async () => {
                 createNamespace: tenant.createNamespace,
                 labels: tenant.labels,
                 annotations: tenant.annotations,
+                owner: pulumi.getStack(),
                 protectNamespace: config.protectNamespaces,
                 // The component makes each password secret as it takes it.
                 registries: tenant.registries,

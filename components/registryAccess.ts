@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { type ContainerServiceArgs, ContainerServiceAccess } from "./containerService";
 import { dockerConfigData } from "./dockerConfig";
+import { OWNER_ANNOTATION } from "./namespaceOwnership";
 
 /** One registry's credential, as the component takes it. */
 export interface PullSecretArgs {
@@ -40,6 +41,12 @@ export interface RegistryAccessArgs {
     /** Labels and annotations of a created Namespace. */
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    /**
+     * The stack's name, written on a created Namespace as its `registry-access/stack` annotation:
+     * the program's proof, at its next run, that this stack made the namespace and may delete it
+     * (components/namespaceOwnership.ts).
+     */
+    owner?: string;
     /**
      * Protect a created Namespace and everything in it from deletion (Pulumi `protect` on the
      * component, which its children inherit); an adopted namespace is never deleted anyway.
@@ -120,7 +127,13 @@ export class RegistryAccess extends pulumi.ComponentResource {
                 ? undefined
                 : new k8s.core.v1.Namespace(
                       name,
-                      { metadata: { name: args.namespace, labels: nonEmpty(args.labels), annotations: nonEmpty(args.annotations) } },
+                      {
+                          metadata: {
+                              name: args.namespace,
+                              labels: nonEmpty(args.labels),
+                              annotations: nonEmpty({ ...args.annotations, ...(args.owner !== undefined ? { [OWNER_ANNOTATION]: args.owner } : {}) }),
+                          },
+                      },
                       { parent: this },
                   );
         const namespace = ns ? ns.metadata.name : pulumi.output(args.namespace);

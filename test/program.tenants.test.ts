@@ -58,9 +58,10 @@ describe("program with tenants (mocks)", function () {
         assert.deepEqual(namespaces[0].inputs.metadata, {
             name: "team-a",
             labels: { "example.org/team": "a" },
-            annotations: { "example.org/owner": "a@example.org" },
+            // The stack's mark (components/namespaceOwnership.ts) beside the configured ones.
+            annotations: { "example.org/owner": "a@example.org", "registry-access/stack": "dev" },
         });
-        assert.deepEqual(namespaces[1].inputs.metadata, { name: "team-b" });
+        assert.deepEqual(namespaces[1].inputs.metadata, { name: "team-b", annotations: { "registry-access/stack": "dev" } });
     });
 
     it("protects everything in a created namespace, so no way of running destroy deletes part of it; nothing in an adopted one", () => {

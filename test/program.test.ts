@@ -68,7 +68,7 @@ describe("program (index.ts under Pulumi mocks)", function () {
             for (const child of r.resources.filter((x) => x.type !== COMPONENT)) {
                 assert.equal(child.parent, component.urn, `${child.name} is not a child of the component`);
             }
-            assert.deepEqual(ofType(r, NAMESPACE)[0].inputs, { apiVersion: "v1", kind: "Namespace", metadata: { name: "xnat-jobs" } });
+            assert.deepEqual(ofType(r, NAMESPACE)[0].inputs, { apiVersion: "v1", kind: "Namespace", metadata: { name: "xnat-jobs", annotations: { "registry-access/stack": "dev" } } });
         });
 
         it("protects nothing and retains nothing on delete unless configured", () => {

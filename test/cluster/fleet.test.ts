@@ -5,7 +5,7 @@
  * API server (support/engine.ts).
  */
 import * as assert from "node:assert/strict";
-import { getObject, pullSecretNames, serviceAccount } from "./support/cluster";
+import { getObject, kubectl, pullSecretNames, serviceAccount } from "./support/cluster";
 import { TestStack } from "./support/engine";
 import { suiteNamespaces } from "./support/names";
 
@@ -21,31 +21,24 @@ describe("a fleet of stacks", function () {
     this.timeout(600000);
     const namespace = suiteNamespaces();
 
-    it("one namespace in two stacks: the second's up stops on the conflict over imagePullSecrets and the first's list stays", async () => {
+    it("one namespace in two stacks: the second's up stops before declaring anything, naming the first stack, whose list stays", async () => {
         const ns = namespace("overlap");
         const first = await TestStack.create(ns, { namespace: ns, registries: [registry("a.example.org", "pw-a")] });
         await first.up();
         // The slip a fleet invites: the same tenant listed in a second stack file.
         const second = await TestStack.create(`${ns}-b`, { namespace: ns, registries: [registry("b.example.org", "pw-b")] });
         await assert.rejects(second.up(), (err: Error) => {
-            assert.match(err.message, /conflict/i, "the failure does not say conflict");
-            assert.match(err.message, /imagePullSecrets/, "the failure does not name the field");
-            assert.match(err.message, new RegExp(`registry-access-${ns}\\b`), "the failure does not name the first stack's field manager");
+            // The first stack's mark on the namespace (components/namespaceOwnership.ts): nothing is
+            // taken over, so the second stack's destroy cannot delete it.
+            assert.match(err.message, new RegExp(`registry-access:createNamespace: namespace '${ns}' exists and belongs to stack '${first.name}'`));
             return true;
         });
+        // A failed up records the Stack resource, and nothing else.
+        const held = JSON.parse(await second.exportText()) as { deployment: { resources?: { type: string }[] } };
+        assert.deepEqual((held.deployment.resources ?? []).map((r) => r.type).filter((t) => t !== "pulumi:pulumi:Stack"), [], "the second stack holds something");
         assert.deepEqual(pullSecretNames(await serviceAccount(ns)), ["regcred-a-example-org"], "the second stack changed the first's list");
-        await first.preview({ expectNoChanges: true });
-
-        // Its Namespace was applied before the patch failed, so the second stack now holds the
-        // first's namespace: its destroy would delete it. Forgetting the tenant is the way out.
-        const held = JSON.parse(await second.exportText()) as { deployment: { resources: { type: string; id?: string }[] } };
-        assert.ok(held.deployment.resources.some((r) => r.type === "kubernetes:core/v1:Namespace" && r.id === ns), "the second stack does not hold the namespace");
-        const urn = `urn:pulumi:${second.name}::registry-access::registry-access:index:RegistryAccess::${ns}`;
-        const forgot = await second.cli(["state", "delete", urn, "--target-dependents", "--yes"]);
-        assert.equal(forgot.code, 0, forgot.output);
         await second.destroy();
         assert.ok(await getObject("namespace", undefined, ns), "the second stack's destroy deleted the first's namespace");
-        assert.ok(await getObject("secret", ns, "regcred-b-example-org"), "forgetting the tenant deleted its Secret");
         await first.preview({ expectNoChanges: true });
     });
 
@@ -67,16 +60,20 @@ describe("a fleet of stacks", function () {
 
         // The source no longer holds the tenant: nothing to delete, nothing to change.
         await source.preview({ expectNoChanges: true });
+        // The namespace still carries the source's mark: the destination stops until it is handed over.
+        await assert.rejects(dest.preview(), new RegExp(`namespace '${move}' exists and belongs to stack '${source.name}'`));
+        await kubectl(["annotate", "--overwrite", "namespace", move, `registry-access/stack=${dest.name}`]);
         // The destination patches under its own field manager, which the source's still holds.
         await assert.rejects(dest.preview(), (err: Error) => {
             assert.match(err.message, new RegExp(`conflict with "registry-access-${source.name}": \\.metadata\\.annotations\\.pulumi\\.com/patchFieldManager`));
             return true;
         });
-        // One forced up takes the patch over (docs/deploy.md): an update, never a create, replace or delete.
+        // One forced up takes the patch over (docs/deploy.md): updates (the patch, and the Namespace's
+        // mark in the state), never a create, replace or delete.
         const forced = await dest.cli(["up", "--yes", "--skip-preview"], { env: { PULUMI_K8S_ENABLE_PATCH_FORCE: "true" } });
         assert.equal(forced.code, 0, forced.output);
         const summary = forced.output.slice(forced.output.lastIndexOf("Resources:"));
-        assert.match(summary, /~ 1 updated/, summary);
+        assert.match(summary, /~ 2 updated/, summary);
         assert.doesNotMatch(summary, /created|replaced|deleted/, summary);
         await dest.preview({ expectNoChanges: true });
         assert.deepEqual(await uids(move, secrets), before, "an object of the moved tenant was replaced");

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -31,10 +31,14 @@ export async function runProgram(
     );
     const dir = mkdtempSync(path.join(tmpdir(), "registry-access-mocks-"));
     const out = path.join(dir, "declared.json");
+    // The program asks the cluster which namespaces exist (components/namespaceOwnership.ts):
+    // unless a test says which kubectl or cluster, never the machine's own, only one that refuses.
+    const hermetic = opts.env?.PATH === undefined && opts.env?.KUBECONFIG === undefined ? { KUBECONFIG: refusingKubeconfig(dir) } : {};
     try {
         const { stdout, stderr } = await promisify(execFile)(process.execPath, [path.join(__dirname, "mockedProgram.js")], {
             env: {
                 ...process.env,
+                ...hermetic,
                 ...opts.env,
                 MOCKED_PROGRAM_SCENARIO: JSON.stringify({ config: wire, secretKeys, stack: opts.stack ?? "dev" }),
                 MOCKED_PROGRAM_OUT: out,
@@ -46,6 +50,16 @@ export async function runProgram(
     } finally {
         rmSync(dir, { recursive: true, force: true });
     }
+}
+
+/** A kubeconfig whose API server is 127.0.0.1:1, where nothing listens: kubectl's connection is refused. */
+function refusingKubeconfig(dir: string): string {
+    const file = path.join(dir, "kubeconfig");
+    writeFileSync(
+        file,
+        'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\nusers: [{name: u, user: {token: unused}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n',
+    );
+    return file;
 }
 
 export function ofType(result: Declared, type: string): DeclaredResource[] {

@@ -1,0 +1,123 @@
+/**
+ * Whether each namespace the stack would create is absent or already this stack's (README.md,
+ * "Existing objects"). Provider 4.25 creates by server-side apply, an upsert: a Namespace declared
+ * over an existing one takes it over without a word, and destroy (or removing the tenant) then
+ * deletes it with everything in it. So every Namespace the stack creates carries
+ * OWNER_ANNOTATION (the stack's name), and before anything is declared the cluster is asked, with
+ * one list call, which namespaces exist: one that exists without this stack's mark stops the run.
+ * The mark, not the state, is the proof: the program cannot read its stack's state, and a mark the
+ * stack applied survives a second `up`, `pulumi refresh` and `up --refresh`.
+ */
+import { formatProblems, type Problem } from "./config";
+import type { Kubectl, KubectlResult } from "./imageIsolation";
+
+/** The annotation naming the stack that created a namespace (and whose destroy deletes it). */
+export const OWNER_ANNOTATION = "registry-access/stack";
+
+export interface NamespaceToCreate {
+    /** Key path of the tenant (`tenants[2]`), or "" for the top-level namespace. */
+    path: string;
+    namespace: string;
+}
+
+/** What the program does: stop with an error, warn and go on, or nothing. */
+export interface OwnershipAnswer {
+    stop?: string;
+    warn?: string;
+}
+
+const at = (t: NamespaceToCreate) => `${t.path ? `${t.path}.` : ""}createNamespace`;
+
+// kubectl's words when no server answered at all: then the provider cannot deploy there either.
+const UNREACHABLE = /Unable to connect to the server|connection to the server .* was refused|connection refused|no such host|i\/o timeout|deadline exceeded|network is unreachable/i;
+
+/**
+ * Why kubectl gave no list, in words of our own: its stderr may quote the kubeconfig setting,
+ * token included (issue 33, item 1), so none of it goes into a message.
+ */
+function failure(r: KubectlResult): { why: string; reachable: boolean } {
+    if (r.code === 127) {
+        return { why: "kubectl is not on PATH", reachable: true };
+    }
+    if (UNREACHABLE.test(r.stderr)) {
+        return { why: "the cluster did not answer", reachable: false };
+    }
+    if (/forbidden/i.test(r.stderr)) {
+        return { why: "the cluster's user may not list namespaces", reachable: true };
+    }
+    return { why: `kubectl get namespaces failed (exit ${r.code}) with the provider's settings`, reachable: true };
+}
+
+type Listed = Map<string, string | undefined>;
+
+/** Each namespace's name and owner mark, or undefined when the answer is not a namespace list. */
+function parseList(stdout: string): Listed | undefined {
+    try {
+        const doc = JSON.parse(stdout) as { items?: { metadata?: { name?: unknown; annotations?: Record<string, unknown> } }[] };
+        if (!Array.isArray(doc.items)) {
+            return undefined;
+        }
+        const listed: Listed = new Map();
+        for (const item of doc.items) {
+            const owner = item.metadata?.annotations?.[OWNER_ANNOTATION];
+            if (typeof item.metadata?.name === "string") {
+                listed.set(item.metadata.name, typeof owner === "string" ? owner : undefined);
+            }
+        }
+        return listed;
+    } catch {
+        return undefined;
+    }
+}
+
+function problemFor(t: NamespaceToCreate, owner: string | undefined, stack: string): Problem {
+    const adopt = `set createNamespace: false to use it and leave it on destroy (pulumi config set --path '${at(t)}' false)`;
+    const mark = `kubectl annotate --overwrite namespace ${t.namespace} ${OWNER_ANNOTATION}=${stack}`;
+    if (owner === undefined) {
+        return {
+            path: at(t),
+            message: `namespace '${t.namespace}' exists and this stack did not create it: up would take it over, and destroy would delete it with everything in it`,
+            fix: `${adopt}; or, if this stack is to own it (or holds it from before namespaces were marked), mark it: ${mark}`,
+        };
+    }
+    return {
+        path: at(t),
+        // Anyone may write the annotation: escaped, so it cannot add lines to the message.
+        message: `namespace '${t.namespace}' exists and belongs to stack '${JSON.stringify(owner).slice(1, -1)}' (its ${OWNER_ANNOTATION} annotation): up would take it over, and destroy would delete it`,
+        fix: `a namespace belongs to one stack: remove it from this one, or ${adopt}; after moving the tenant here with pulumi state move, mark it: ${mark}`,
+    };
+}
+
+/**
+ * Asks the cluster whether the namespaces to create exist, and answers for STACK. Nothing to ask
+ * for an empty list. A cluster that does not answer at all is a warning (the provider cannot deploy
+ * there either); any other failure to tell stops, since up could then take over a namespace.
+ */
+export async function namespaceOwnership(targets: NamespaceToCreate[], stack: string, kubectl: Kubectl): Promise<OwnershipAnswer> {
+    if (targets.length === 0) {
+        return {};
+    }
+    const r = await kubectl(["get", "namespaces", "-o", "json"]);
+    const listed = r.code === 0 ? parseList(r.stdout) : undefined;
+    if (listed === undefined) {
+        const { why, reachable } = r.code === 0 ? { why: "kubectl's answer was not a namespace list", reachable: true } : failure(r);
+        const names = targets.map((t) => `'${t.namespace}'`).join(", ");
+        if (!reachable) {
+            return { warn: `cannot tell whether the namespaces this stack creates exist already (${why}): ${names}` };
+        }
+        const problems = targets.map((t) => ({
+            path: at(t),
+            message: `cannot tell whether namespace '${t.namespace}' exists already (${why}); if it does, up would take it over and destroy would delete it`,
+            fix: `let kubectl list namespaces with the provider's settings (kubernetes:kubeconfig, kubernetes:context, kubernetes:cluster or KUBECONFIG), or set createNamespace: false for a namespace that exists`,
+        }));
+        return { stop: formatProblems(problems, "existing namespaces") };
+    }
+    const problems = targets.flatMap((t) => {
+        if (!listed.has(t.namespace)) {
+            return [];
+        }
+        const owner = listed.get(t.namespace);
+        return owner === stack ? [] : [problemFor(t, owner, stack)];
+    });
+    return problems.length > 0 ? { stop: formatProblems(problems, "existing namespaces") } : {};
+}
