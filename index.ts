@@ -5,7 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
-import { clusterKubectl, imageIsolation, isolationMessage } from "./components/imageIsolation";
+import { clusterKubectl, type Kubectl } from "./components/cluster";
+import { imageIsolation, isolationMessage } from "./components/imageIsolation";
 import { namespaceOwnership } from "./components/namespaceOwnership";
 import { reported } from "./components/programErrors";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
@@ -38,6 +39,12 @@ async function verifyConfiguredCredentials(config: StackConfig): Promise<void> {
     }
 }
 
+/** kubectl against the cluster the Kubernetes provider deploys to, with its settings (components/cluster.ts). */
+function providerKubectl(): Kubectl {
+    const k8s = new pulumi.Config("kubernetes");
+    return clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") });
+}
+
 /**
  * Whether the cluster keeps each tenant's pulled private images from the other tenants' pods
  * (components/imageIsolation.ts): a multi-tenant stack warns by default, `require` stops before
@@ -48,8 +55,7 @@ async function checkImageIsolation(config: StackConfig): Promise<void> {
         return;
     }
     const probes = config.tenants.map((t) => ({ namespace: t.namespace, server: t.registries[0]?.server ?? "" }));
-    const k8s = new pulumi.Config("kubernetes");
-    const answers = await imageIsolation(probes, clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") }));
+    const answers = await imageIsolation(probes, providerKubectl());
     const message = isolationMessage(answers);
     if (message === undefined) {
         return;
@@ -67,8 +73,7 @@ async function checkImageIsolation(config: StackConfig): Promise<void> {
  */
 async function checkNamespaceOwnership(config: StackConfig): Promise<void> {
     const targets = config.tenants.filter((t) => t.createNamespace).map((t) => ({ path: t.path, namespace: t.namespace }));
-    const k8s = new pulumi.Config("kubernetes");
-    const answer = await namespaceOwnership(targets, pulumi.getStack(), clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") }));
+    const answer = await namespaceOwnership(targets, pulumi.getStack(), providerKubectl());
     if (answer.stop !== undefined) {
         throw new pulumi.RunError(answer.stop);
     }

@@ -12,11 +12,7 @@
  * No pull secret is sent anywhere: a dry run schedules nothing and the pod names none. No text of
  * kubectl's reaches a message, since kubectl may quote the kubeconfig (kubectlFailure).
  */
-import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
-import { closeSync, existsSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { homedir, tmpdir, userInfo } from "node:os";
-import * as path from "node:path";
+import { type Kubectl, kubectlFailure, type KubectlResult, parsed } from "./cluster";
 import { serverKey } from "./names";
 
 export interface IsolationProbe {
@@ -30,75 +26,8 @@ export type IsolationAnswer =
     | { namespace: string; isolated: false; why: string }
     | { namespace: string; unknown: string };
 
-export interface KubectlResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-}
-
-/** Runs kubectl with ARGS (and INPUT on stdin); never throws for kubectl's own failures. */
-export type Kubectl = (args: string[], input?: string) => Promise<KubectlResult>;
-
-/** The program's own stderr for a kubectl it could not start (code 127). */
-const NOT_ON_PATH = "kubectl is not on PATH";
-const NOT_RUN = "kubectl could not be run";
-
-/** What the probe asks for: the only verbs and resources a Forbidden is named by. */
-const PROBE_VERBS = ["get", "list", "create"];
-const PROBE_RESOURCES = ["namespaces", "nodes", "nodes/proxy", "pods"];
-
-/**
- * Why kubectl failed, in the program's own words: its stderr may quote the kubeconfig (`stat
- * <content>: no such file`, a parse error's excerpt), so none of it is repeated.
- */
-function kubectlFailure(r: KubectlResult): string {
-    const e = r.stderr;
-    if (r.code === 127 && (e === NOT_ON_PATH || e === NOT_RUN)) {
-        return e;
-    }
-    if (/context was not found|no server found for cluster|(context|cluster) "[^"]*" does not exist/.test(e)) {
-        return "the kubeconfig has no such context or cluster";
-    }
-    if (/error loading config file|couldn't get version\/kind|^error: stat .*: no such file or directory|invalid configuration/m.test(e)) {
-        return "kubectl could not read the kubeconfig";
-    }
-    if (/x509:|tls:/.test(e)) {
-        return "TLS with the API server failed (its certificate is not trusted, or not for that name)";
-    }
-    if (/\(Unauthorized\)|must be logged in/.test(e)) {
-        return "the API server refused the credentials (Unauthorized)";
-    }
-    if (/\(Forbidden\)/.test(e)) {
-        const [, verb, resource] = /cannot (\S+) resource "([^"]*)"/.exec(e) ?? [];
-        return PROBE_VERBS.includes(verb) && PROBE_RESOURCES.includes(resource) ? `forbidden: may not ${verb} ${resource}` : "forbidden";
-    }
-    if (/i\/o timeout|Timeout exceeded|deadline exceeded|timed out|\(Timeout\)/.test(e)) {
-        return "the API server did not answer in time";
-    }
-    if (/connection refused|was refused/.test(e)) {
-        return "the API server refused the connection";
-    }
-    if (/no such host|no route to host|network is unreachable|Unable to connect to the server/.test(e)) {
-        return "cannot reach the API server";
-    }
-    if (/\(NotFound\)|could not find the requested resource|no matches for kind|doesn't have a resource type/.test(e)) {
-        return "the API server does not have what kubectl asked for (not found)";
-    }
-    return `kubectl failed (exit ${r.code})`;
-}
-
 /** A webhook's or a ValidatingAdmissionPolicy's denial, as the API server words it (RBAC's Forbidden says "cannot"). */
 const refusedByAdmission = (r: KubectlResult) => r.stderr.split("\n").some((line) => line.startsWith("Error from server") && /denied (the )?request/.test(line));
-
-/** kubectl's stdout as a JSON object; undefined when it is not one (exit 0 does not promise it is). */
-function parsed<T extends object>(stdout: string): T | undefined {
-    try {
-        const value: unknown = JSON.parse(stdout);
-        return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as T) : undefined;
-    } catch {
-        return undefined;
-    }
-}
 
 const probeRegistry = (server: string) => serverKey(server) ?? "registry.invalid";
 
@@ -246,95 +175,4 @@ export function isolationMessage(answers: IsolationAnswer[]): string | undefined
     }
     const lines = open.map((a) => `  - ${a.namespace}: ${"why" in a ? `a pod without credentials runs the images other tenants pulled (${a.why})` : `cannot tell (${a.unknown})`}`);
     return `image isolation: ${open.length === 1 ? "1 namespace is" : `${open.length} namespaces are`} not known to keep tenants' pulled images apart on shared nodes:\n${lines.join("\n")}\n(fix: ${ISOLATION_FIX})`;
-}
-
-/** `~` and `~/…` expanded as the provider does (Go's user.Current: the passwd entry's home, else $HOME). */
-function expandHome(value: string): string {
-    if (value !== "~" && !value.startsWith("~/")) {
-        return value;
-    }
-    let home: string;
-    try {
-        home = userInfo().homedir;
-    } catch {
-        home = homedir();
-    }
-    // filepath.Join also drops a trailing slash.
-    return path.join(home, value.slice(1)).replace(/(.)\/+$/, "$1");
-}
-
-/**
- * `kubernetes:kubeconfig` read as the provider reads it (parseKubeconfigString in
- * pulumi-kubernetes' provider/pkg/provider/util.go): after `~` expansion, a value naming an existing
- * file is a path; any other value is the kubeconfig's content (YAML, or JSON on one line).
- */
-function kubeconfigSetting(value: string): { path: string } | { content: string } {
-    const expanded = expandHome(value);
-    return existsSync(expanded) ? { path: expanded } : { content: expanded };
-}
-
-/**
- * The kubeconfig's content for one kubectl, as an open file with no name: unlinked before the
- * content is written, so no file on disk ever holds it and it goes with the last process that has
- * it open, even when the program is killed. kubectl opens it as /dev/fd/3, which on Linux reopens
- * the file, so it reads it whole however often it opens it (gcloud's kubectl dispatcher opens it
- * twice; a pipe would give the second open nothing, and Node's extra stdio pipes are sockets).
- */
-function unnamedFile(content: string): number {
-    const name = path.join(tmpdir(), `registry-access-kubeconfig-${randomUUID()}`);
-    const fd = openSync(name, "wx+", 0o600);
-    unlinkSync(name);
-    // At position 0, leaving the offset at 0 for a system whose /dev/fd shares it.
-    writeSync(fd, content, 0);
-    return fd;
-}
-
-/**
- * kubectl against the cluster the provider deploys to: the `kubernetes:kubeconfig`,
- * `kubernetes:context` and `kubernetes:cluster` settings when the stack has them, else kubectl's
- * own KUBECONFIG, as the provider reads them.
- */
-export function clusterKubectl(settings: { kubeconfig?: string; context?: string; cluster?: string }): Kubectl {
-    const kubeconfig = settings.kubeconfig ? kubeconfigSetting(settings.kubeconfig) : undefined;
-    const global = ["--request-timeout=10s"];
-    if (kubeconfig) {
-        global.push(`--kubeconfig=${"path" in kubeconfig ? kubeconfig.path : "/dev/fd/3"}`);
-    }
-    if (settings.context) {
-        global.push(`--context=${settings.context}`);
-    }
-    if (settings.cluster) {
-        global.push(`--cluster=${settings.cluster}`);
-    }
-    return (args, input) =>
-        new Promise<KubectlResult>((resolve) => {
-            let fd: number | undefined;
-            let done = false;
-            const finish = (result: KubectlResult) => {
-                if (!done) {
-                    done = true;
-                    if (fd !== undefined) {
-                        closeSync(fd);
-                    }
-                    resolve(result);
-                }
-            };
-            let child: ReturnType<typeof spawn>;
-            try {
-                fd = kubeconfig && "content" in kubeconfig ? unnamedFile(kubeconfig.content) : undefined;
-                child = spawn("kubectl", [...global, ...args], { stdio: ["pipe", "pipe", "pipe", ...(fd === undefined ? [] : [fd])] });
-            } catch {
-                // No temp dir to write to, or no process to start: an answer, not an exception.
-                return finish({ code: 127, stdout: "", stderr: NOT_RUN });
-            }
-            let stdout = "";
-            let stderr = "";
-            child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-            child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-            child.on("error", (err: NodeJS.ErrnoException) => finish({ code: 127, stdout: "", stderr: err.code === "ENOENT" ? NOT_ON_PATH : NOT_RUN }));
-            child.on("close", (code) => finish({ code: code ?? 1, stdout, stderr }));
-            // kubectl may exit before it reads its input.
-            child.stdin?.on("error", () => undefined);
-            child.stdin?.end(input ?? "");
-        });
 }

@@ -9,7 +9,7 @@
  * stack applied survives a second `up`, `pulumi refresh` and `up --refresh`.
  */
 import { formatProblems, type Problem } from "./config";
-import type { Kubectl, KubectlResult } from "./imageIsolation";
+import { type Kubectl, kubectlFailure, unreachable } from "./cluster";
 
 /** The annotation naming the stack that created a namespace (and whose destroy deletes it). */
 export const OWNER_ANNOTATION = "registry-access/stack";
@@ -27,26 +27,6 @@ export interface OwnershipAnswer {
 }
 
 const at = (t: NamespaceToCreate) => `${t.path ? `${t.path}.` : ""}createNamespace`;
-
-// kubectl's words when no server answered at all: then the provider cannot deploy there either.
-const UNREACHABLE = /Unable to connect to the server|connection to the server .* was refused|connection refused|no such host|i\/o timeout|deadline exceeded|network is unreachable/i;
-
-/**
- * Why kubectl gave no list, in words of our own: its stderr may quote the kubeconfig setting,
- * token included (issue 33, item 1), so none of it goes into a message.
- */
-function failure(r: KubectlResult): { why: string; reachable: boolean } {
-    if (r.code === 127) {
-        return { why: "kubectl is not on PATH", reachable: true };
-    }
-    if (UNREACHABLE.test(r.stderr)) {
-        return { why: "the cluster did not answer", reachable: false };
-    }
-    if (/forbidden/i.test(r.stderr)) {
-        return { why: "the cluster's user may not list namespaces", reachable: true };
-    }
-    return { why: `kubectl get namespaces failed (exit ${r.code}) with the provider's settings`, reachable: true };
-}
 
 type Listed = Map<string, string | undefined>;
 
@@ -100,10 +80,10 @@ export async function namespaceOwnership(targets: NamespaceToCreate[], stack: st
     const r = await kubectl(["get", "namespaces", "-o", "json"]);
     const listed = r.code === 0 ? parseList(r.stdout) : undefined;
     if (listed === undefined) {
-        const { why, reachable } = r.code === 0 ? { why: "kubectl's answer was not a namespace list", reachable: true } : failure(r);
+        const why = r.code === 0 ? "kubectl's answer was not a namespace list" : kubectlFailure(r);
         const names = targets.map((t) => `'${t.namespace}'`).join(", ");
-        if (!reachable) {
-            return { warn: `cannot tell whether the namespaces this stack creates exist already (${why}): ${names}` };
+        if (unreachable(r)) {
+            return { warn: `cannot tell whether the namespaces this stack creates exist already (the cluster did not answer: ${why}): ${names}` };
         }
         const problems = targets.map((t) => ({
             path: at(t),

@@ -1,5 +1,5 @@
 /**
- * How the image-isolation probe hands kubectl a kubeconfig given as content (components/imageIsolation.ts,
+ * How the image-isolation probe hands kubectl a kubeconfig given as content (components/cluster.ts,
  * clusterKubectl): the real kubectl reads it for each kind of call the probe makes, and a killed
  * program leaves no copy of it on disk.
  */
@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { clusterKubectl, imageIsolation } from "../components/imageIsolation";
+import { clusterKubectl } from "../components/cluster";
+import { imageIsolation } from "../components/imageIsolation";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.kubeconfig-token-77c1";
 
@@ -127,7 +128,7 @@ exec sleep 30
 `,
             { mode: 0o755 },
         );
-        const program = `require(${JSON.stringify(path.join(__dirname, "../components/imageIsolation.js"))}).clusterKubectl({ kubeconfig: process.env.CONTENT })(["get", "namespaces"]);`;
+        const program = `require(${JSON.stringify(path.join(__dirname, "../components/cluster.js"))}).clusterKubectl({ kubeconfig: process.env.CONTENT })(["get", "namespaces"]);`;
         const yaml = `apiVersion: v1\nkind: Config\nusers: [{name: u, user: {token: ${TOKEN}}}]\n`;
         const child = spawn(process.execPath, ["-e", program], { env: { ...process.env, TMPDIR: temp, PATH: `${bin}:${process.env.PATH}`, CONTENT: yaml }, stdio: "ignore" });
         const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
