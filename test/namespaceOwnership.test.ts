@@ -5,8 +5,7 @@
  * here are what a real cluster gives; test/cluster/existingNamespace.test.ts asks a real one.
  */
 import * as assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { validateStackConfig } from "../components/config";
 import type { Kubectl, KubectlResult } from "../components/cluster";
@@ -14,6 +13,7 @@ import { namespaceOwnership, OWNER_ANNOTATION } from "../components/namespaceOwn
 import { closedPort } from "./support/ports";
 import { problemsFinder } from "./support/problems";
 import { ofType, runProgram } from "./support/runProgram";
+import { scratchDir } from "./support/scratch";
 
 const TOKEN = "eyJhbGciOiJSUzI1NiJ9.owner-check-token-7c1";
 const ok = (stdout: string): KubectlResult => ({ code: 0, stdout, stderr: "" });
@@ -108,7 +108,7 @@ describe("namespace ownership in the program (mocks; a kubectl on PATH that list
     const registries = [{ server: "registry.example.org", username: "puller", password: "pw-owner-check" }];
 
     before(() => {
-        bin = mkdtempSync(path.join(tmpdir(), "registry-access-kubectl-"));
+        bin = scratchDir("registry-access-kubectl-");
         // sh builtins only: PATH holds this folder alone.
         writeFileSync(
             path.join(bin, "kubectl"),
@@ -154,10 +154,10 @@ describe("namespace ownership in the program (mocks; a kubectl on PATH that list
     });
 
     it("kubectl missing stops; a cluster that does not answer warns and declares", async () => {
-        const missing = await runProgram({ namespace: "xnat-jobs", registries }, { env: { PATH: mkdtempSync(path.join(tmpdir(), "registry-access-empty-")) } });
+        const missing = await runProgram({ namespace: "xnat-jobs", registries }, { env: { PATH: scratchDir("registry-access-empty-") } });
         assert.match(missing.error!.message, /registry-access:createNamespace: cannot tell whether namespace 'xnat-jobs' exists already \(kubectl is not on PATH\)/);
         assert.deepEqual(missing.resources, []);
-        const dir = mkdtempSync(path.join(tmpdir(), "registry-access-owner-"));
+        const dir = scratchDir("registry-access-owner-");
         const kubeconfig = path.join(dir, "kubeconfig");
         writeFileSync(
             kubeconfig,
