@@ -8,7 +8,7 @@
  * The mark, not the state, is the proof: the program cannot read its stack's state, and a mark the
  * stack applied survives a second `up`, `pulumi refresh` and `up --refresh`.
  */
-import { formatProblems, type Problem } from "./config";
+import { formatProblems, type Problem, quote } from "./config";
 import { type Kubectl, kubectlFailure, unreachable } from "./cluster";
 
 /** The annotation naming the stack that created a namespace (and whose destroy deletes it). */
@@ -62,8 +62,8 @@ function problemFor(t: NamespaceToCreate, owner: string | undefined, stack: stri
     }
     return {
         path: at(t),
-        // Anyone may write the annotation: escaped, so it cannot add lines to the message.
-        message: `namespace '${t.namespace}' exists and belongs to stack '${JSON.stringify(owner).slice(1, -1)}' (its ${OWNER_ANNOTATION} annotation): up would take it over, and destroy would delete it`,
+        // Anyone may write the annotation: quoted, so it cannot add lines to the message.
+        message: `namespace '${t.namespace}' exists and belongs to stack ${quote(owner)} (its ${OWNER_ANNOTATION} annotation): up would take it over, and destroy would delete it`,
         fix: `a namespace belongs to one stack: remove it from this one, or ${adopt}; after moving the tenant here with pulumi state move, mark it: ${mark}`,
     };
 }

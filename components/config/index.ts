@@ -14,7 +14,7 @@ import { type RawRegistry, type RawStack, type RawTenant, stackSchema } from "./
 import { DEFAULT_CONTAINER_SERVICE_ACCOUNT, type RegistryConfig, type StackConfig } from "./types";
 
 export { defaultSecretName, isDns1123Label, isDns1123Subdomain, serverKey } from "../names";
-export { ConfigError, formatProblems, keyPath, parseKeyPath, UNKNOWN_KEY } from "./messages";
+export { ConfigError, formatProblems, keyPath, parseKeyPath, quote, UNKNOWN_KEY } from "./messages";
 export { CONTAINER_SERVICE_KEYS, fromPulumiConfig, parseConfigValue, REGISTRY_KEYS, SCALAR_KEYS, setOwn, STACK_KEYS, TENANT_KEYS } from "./schema";
 export * from "./types";
 
