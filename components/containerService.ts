@@ -20,8 +20,8 @@ export interface ContainerServiceArgs {
  * What XNAT's Container Service calls in its namespace, and nothing more (container-service
  * 3.7.3, KubernetesClientImpl and KubernetesInformerImpl): it creates each Job suspended, patches
  * it to start, deletes it, and follows Jobs and Pods with informers (list, watch); it reads logs.
- * XNAT's own docs also grant `get` and `update`, which no call uses. README.md ("For XNAT's
- * Container Service") lists each verb's source.
+ * XNAT's own docs also grant `get` and `update`, which no call uses. docs/xnat.md ("The config")
+ * lists each verb's source.
  */
 export const CONTAINER_SERVICE_RULES: k8s.types.input.rbac.v1.PolicyRule[] = [
     { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "patch", "delete", "list", "watch"] },

@@ -1,6 +1,6 @@
 /**
  * Whether the cluster keeps one tenant's pulled private images from the other tenants' pods
- * (README.md, "Tenants on a shared node"). Without a protection, an image one namespace pulled is
+ * (docs/tenants.md, "Tenants on a shared node"). Without a protection, an image one namespace pulled is
  * on the node, and a pod of any namespace with pull policy IfNotPresent runs it without
  * credentials. Two things protect, and both are asked of the cluster with kubectl, given the
  * kubeconfig, context and cluster the provider uses (clusterKubectl):
@@ -165,7 +165,7 @@ export async function imageIsolation(probes: IsolationProbe[], kubectl: Kubectl)
 }
 
 const ISOLATION_FIX =
-    "enable the AlwaysPullImages admission plugin or the kubelet's KubeletEnsureSecretPulledImages gate (README.md, \"Tenants on a shared node\"), or set registry-access:imageIsolation off";
+    "enable the AlwaysPullImages admission plugin or the kubelet's KubeletEnsureSecretPulledImages gate (docs/tenants.md), or set registry-access:imageIsolation off";
 
 /** The warning or error for the namespaces that are not (or not known to be) isolated; undefined when all are. */
 export function isolationMessage(answers: IsolationAnswer[]): string | undefined {

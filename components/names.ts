@@ -67,7 +67,7 @@ const ACR_USERNAME = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 const GOOGLE_USERNAMES = ["_json_key", "_json_key_base64", "oauth2accesstoken"];
 
 /**
- * Cloud registries issue their own credentials under fixed usernames (README "Cloud registries"):
+ * Cloud registries issue their own credentials under fixed usernames (docs/registries.md, "Cloud registries"):
  * ECR `AWS` with a 12-hour token; Artifact Registry and GCR `_json_key` with a service-account key
  * (or `oauth2accesstoken`); ACR a service principal's client id, a token name, or the admin user.
  * Messages never include the password.
@@ -84,7 +84,7 @@ export function cloudUsernameProblem(
         return undefined;
     }
     if (generated) {
-        return { key: "generatePassword", message: `cannot be used with ${cloud}: the cloud issues the credential`, fix: "set the username and password the cloud issued (README, Cloud registries)" };
+        return { key: "generatePassword", message: `cannot be used with ${cloud}: the cloud issues the credential`, fix: "set the username and password the cloud issued (docs/registries.md, Cloud registries)" };
     }
     if (username === undefined) {
         return undefined;

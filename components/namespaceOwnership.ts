@@ -1,5 +1,5 @@
 /**
- * Whether each namespace the stack would create is absent or already this stack's (README.md,
+ * Whether each namespace the stack would create is absent or already this stack's (docs/ownership.md,
  * "Existing objects"). Provider 4.25 creates by server-side apply, an upsert: a Namespace declared
  * over an existing one takes it over without a word, and destroy (or removing the tenant) then
  * deletes it with everything in it. So every Namespace the stack creates carries

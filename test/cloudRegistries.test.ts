@@ -109,7 +109,7 @@ describe("cloud registries' credential conventions", () => {
             assert.deepEqual(cloudUsernameProblem(server, undefined, undefined, true), {
                 key: "generatePassword",
                 message: `cannot be used with ${cloud}: the cloud issues the credential`,
-                fix: "set the username and password the cloud issued (README, Cloud registries)",
+                fix: "set the username and password the cloud issued (docs/registries.md, Cloud registries)",
             });
             assert.equal(cloudUsernameProblem(server, undefined, "pw", false), undefined, server);
         }

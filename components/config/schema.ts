@@ -134,7 +134,7 @@ const containerServiceSchema = z
                     .refine(...rule(isHttpsUrl, "is not an https:// URL with a host (and no credentials, query or fragment)"))
                     .meta({
                         pattern: PATTERNS.httpsUrl,
-                        description: "The https:// URL XNAT reaches the API server at, written into its kubeconfig. Required.",
+                        description: "The https:// URL XNAT reaches the API server at, written into its kubeconfig; its certificate must be signed by the cluster's CA for that name. Required.",
                     }),
                 serviceAccount: containerServiceAccount
                     .optional()
@@ -146,7 +146,7 @@ const containerServiceSchema = z
             })
             .optional(),
     )
-    .meta({ description: "XNAT's Container Service in this namespace (true, or its settings): its own ServiceAccount, Role, token and kubeconfig. Default: off." });
+    .meta({ description: "XNAT's Container Service in this namespace (its settings, or false): its own ServiceAccount, a Role with only the calls it makes, a token, and the containerServiceKubeconfig output. Default: off." });
 
 const tenantShape = {
     namespace: textual(
@@ -158,7 +158,7 @@ const tenantShape = {
     ).meta({ description: "The namespace pods run in, a DNS-1123 label. Required (at the top level unless tenants)." }),
     createNamespace: boolean()
         .optional()
-        .meta({ description: "true creates the namespace (destroy deletes it); false adopts an existing one (default, kube-system, kube-public and kube-node-lease take false only).", default: true }),
+        .meta({ description: "true creates the namespace, marked registry-access/stack: <stack> (destroy deletes it; preview stops when it exists without this stack's mark); false adopts an existing one, which destroy leaves (default, kube-system, kube-public and kube-node-lease take false only).", default: true }),
     labels: z
         .record(metadataKey, textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")).meta({ pattern: LABEL_VALUE.source, maxLength: 63 })))
         .optional()
@@ -177,7 +177,7 @@ const tenantShape = {
         .meta({ description: "The ServiceAccounts whose imagePullSecrets list the Secrets.", default: ["default"] }),
     keepPullSecrets: dnsSubdomainList
         .optional()
-        .meta({ description: "Pull secrets other tools put on those ServiceAccounts that must stay in the list.", default: [] }),
+        .meta({ description: "Pull secrets other tools put on those ServiceAccounts that must stay in the list (the list is replaced whole).", default: [] }),
     credentialRotation: z
         .preprocess(textFromNumber, z.string().min(1))
         .optional()
@@ -212,7 +212,7 @@ export const stackSchema = z.strictObject({
     imageIsolation: z
         .enum(["warn", "require", "off"], { error: "must be warn, require or off" })
         .optional()
-        .meta({ description: "When tenants' pulled private images are not kept apart on shared nodes: warn (a multi-tenant stack), require (stop the preview) or off.", default: "warn" }),
+        .meta({ description: "Whether to ask the cluster, at every preview and up, if one tenant's pod could run a private image another tenant pulled onto a shared node: warn (a multi-tenant stack), require (stop any stack before anything is declared) or off.", default: "warn" }),
     caBundle: z
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
@@ -224,7 +224,7 @@ export const stackSchema = z.strictObject({
         .refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain of at most 253 characters"))
         .meta(SECRET_NAME)
         .optional()
-        .meta({ description: "Put every registry of a namespace into one Secret of this name instead of one per registry; registries then take no secretName but a generated one's." }),
+        .meta({ description: "Put every registry of a namespace into one Secret of this name instead of one per registry (less state and faster runs at hundreds of namespaces); registries then take no secretName but a generated one's, where it names the generated password." }),
 });
 
 export type RawRegistry = z.infer<typeof registrySchema>;
