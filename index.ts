@@ -5,9 +5,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
-import { clusterKubectl, type Kubectl } from "./components/cluster";
+import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "./components/cluster";
 import { imageIsolation, isolationMessage } from "./components/imageIsolation";
 import { namespaceOwnership } from "./components/namespaceOwnership";
+import { listedNamespaces, listedServiceAccounts, selectNamespaces } from "./components/namespaceSelection";
 import { reported } from "./components/programErrors";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
@@ -39,10 +40,52 @@ async function verifyConfiguredCredentials(config: StackConfig): Promise<void> {
     }
 }
 
-/** kubectl against the cluster the Kubernetes provider deploys to, with its settings (components/cluster.ts). */
-function providerKubectl(): Kubectl {
-    const k8s = new pulumi.Config("kubernetes");
-    return clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") });
+/**
+ * kubectl against the cluster the Kubernetes provider deploys to, with its settings
+ * (components/cluster.ts), each question asked once per run.
+ */
+const providerKubectl: () => Kubectl = (() => {
+    let kubectl: Kubectl | undefined;
+    return () => {
+        const k8s = new pulumi.Config("kubernetes");
+        kubectl ??= askingOnce(clusterKubectl({ kubeconfig: k8s.get("kubeconfig"), context: k8s.get("context"), cluster: k8s.get("cluster") }));
+        return kubectl;
+    };
+})();
+
+/**
+ * The namespaces the selectors match and the ServiceAccounts `"*"` reaches, asked of the cluster
+ * (one list per kind, read-only) before anything is declared; a lookup that fails stops the run,
+ * since the stack would otherwise let go of every namespace it reached last time.
+ */
+async function selectTenants(config: StackConfig): Promise<StackConfig> {
+    const every = [...config.tenants, ...config.selected].some((t) => t.allServiceAccounts !== undefined);
+    if (config.selected.length === 0 && !every) {
+        return config;
+    }
+    const kubectl = providerKubectl();
+    const list = async <T>(args: string[], read: (stdout: string) => T | undefined, what: string): Promise<T> => {
+        const r = await kubectl(args);
+        const answer = r.code === 0 ? read(r.stdout) : undefined;
+        if (answer === undefined) {
+            const why = r.code === 0 ? "kubectl's answer was not a list" : kubectlFailure(r);
+            throw new pulumi.RunError(`cannot list the cluster's ${what} (${why}): the namespaceSelector and serviceAccounts "*" need them (fix: let kubectl list ${what} with the provider's settings: kubernetes:kubeconfig, kubernetes:context, kubernetes:cluster or KUBECONFIG; docs/permissions.md)`);
+        }
+        return answer;
+    };
+    const namespaces = config.selected.length > 0 ? await list(["get", "namespaces", "-o", "json"], listedNamespaces, "namespaces") : [];
+    const serviceAccounts = every ? await list(["get", "serviceaccounts", "--all-namespaces", "-o", "json"], listedServiceAccounts, "ServiceAccounts") : new Map<string, string[]>();
+    const selection = selectNamespaces(config, namespaces, serviceAccounts, pulumi.getStack());
+    if (selection.problems.length > 0) {
+        throw new pulumi.RunError(formatProblems(selection.problems, "namespaces the selectors reach"));
+    }
+    for (const warning of selection.warnings) {
+        await pulumi.log.warn(warning);
+    }
+    for (const line of selection.report) {
+        await pulumi.log.info(line);
+    }
+    return { ...config, tenants: selection.tenants };
 }
 
 /**
@@ -51,10 +94,12 @@ function providerKubectl(): Kubectl {
  * anything is declared, `off` does not ask.
  */
 async function checkImageIsolation(config: StackConfig): Promise<void> {
-    if (config.imageIsolation === "off" || (config.imageIsolation === "warn" && config.tenants.length < 2)) {
+    // A selector's namespaces share its credentials: one of them speaks for all.
+    const tenants = config.tenants.filter((t, i) => config.tenants.findIndex((u) => u.path === t.path) === i);
+    if (config.imageIsolation === "off" || (config.imageIsolation === "warn" && tenants.length < 2)) {
         return;
     }
-    const probes = config.tenants.map((t) => ({ namespace: t.namespace, server: t.registries[0]?.server ?? "" }));
+    const probes = tenants.map((t) => ({ namespace: t.namespace, server: t.registries[0]?.server ?? "" }));
     const answers = await imageIsolation(probes, providerKubectl());
     const message = isolationMessage(answers);
     if (message === undefined) {
@@ -83,7 +128,7 @@ async function checkNamespaceOwnership(config: StackConfig): Promise<void> {
 }
 
 export = reported(async () => {
-    const config = loadStackConfig();
+    const config = await selectTenants(loadStackConfig());
     if (config.verifyCredentials) {
         await verifyConfiguredCredentials(config);
     }

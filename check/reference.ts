@@ -29,6 +29,9 @@ function typeOf(json: JsonSchema): string {
     if (alternatives !== undefined) {
         return alternatives.map(typeOf).join(", or ");
     }
+    if (json.const !== undefined) {
+        return `\`${JSON.stringify(json.const)}\``;
+    }
     if (Array.isArray(json.enum)) {
         const plain = json.enum.filter((v) => typeof v !== "string" || !["true", "false"].includes(v));
         return plain.every((v) => typeof v === "boolean") ? (plain.length === 1 ? `\`${String(plain[0])}\`` : "boolean") : plain.map((v) => `\`${String(v)}\``).join(" \\| ");

@@ -174,3 +174,20 @@ export function clusterKubectl(settings: { kubeconfig?: string; context?: string
             child.stdin?.end(input ?? "");
         });
 }
+
+/**
+ * The same kubectl, asked each distinct question once per run: the checks that need the
+ * namespace list share one list call.
+ */
+export function askingOnce(kubectl: Kubectl): Kubectl {
+    const answers = new Map<string, Promise<KubectlResult>>();
+    return (args, input) => {
+        const question = JSON.stringify([args, input ?? ""]);
+        let answer = answers.get(question);
+        if (answer === undefined) {
+            answer = kubectl(args, input);
+            answers.set(question, answer);
+        }
+        return answer;
+    };
+}

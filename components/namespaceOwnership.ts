@@ -10,6 +10,7 @@
  */
 import { formatProblems, type Problem, quote } from "./config";
 import { type Kubectl, kubectlFailure, unreachable } from "./cluster";
+import { listedNamespaces } from "./namespaceSelection";
 
 /** The annotation naming the stack that created a namespace (and whose destroy deletes it). */
 export const OWNER_ANNOTATION = "registry-access/stack";
@@ -27,28 +28,6 @@ export interface OwnershipAnswer {
 }
 
 const at = (t: NamespaceToCreate) => `${t.path ? `${t.path}.` : ""}createNamespace`;
-
-type Listed = Map<string, string | undefined>;
-
-/** Each namespace's name and owner mark, or undefined when the answer is not a namespace list. */
-function parseList(stdout: string): Listed | undefined {
-    try {
-        const doc = JSON.parse(stdout) as { items?: { metadata?: { name?: unknown; annotations?: Record<string, unknown> } }[] };
-        if (!Array.isArray(doc.items)) {
-            return undefined;
-        }
-        const listed: Listed = new Map();
-        for (const item of doc.items) {
-            const owner = item.metadata?.annotations?.[OWNER_ANNOTATION];
-            if (typeof item.metadata?.name === "string") {
-                listed.set(item.metadata.name, typeof owner === "string" ? owner : undefined);
-            }
-        }
-        return listed;
-    } catch {
-        return undefined;
-    }
-}
 
 function problemFor(t: NamespaceToCreate, owner: string | undefined, stack: string): Problem {
     const adopt = `set createNamespace: false to use it and leave it on destroy (pulumi config set --path '${at(t)}' false)`;
@@ -78,7 +57,8 @@ export async function namespaceOwnership(targets: NamespaceToCreate[], stack: st
         return {};
     }
     const r = await kubectl(["get", "namespaces", "-o", "json"]);
-    const listed = r.code === 0 ? parseList(r.stdout) : undefined;
+    const namespaces = r.code === 0 ? listedNamespaces(r.stdout) : undefined;
+    const listed = namespaces && new Map(namespaces.map((ns) => [ns.name, ns.owner]));
     if (listed === undefined) {
         const why = r.code === 0 ? "kubectl's answer was not a namespace list" : kubectlFailure(r);
         const names = targets.map((t) => `'${t.namespace}'`).join(", ");

@@ -36,22 +36,23 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_BODY = 1 << 20;
 
 // Connection failures: nothing answered at that address.
-const NETWORK_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
+export const NETWORK_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
 // OpenSSL's verification codes and Node's own TLS and SSL codes.
-const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^EPROTO$/;
+export const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|^ERR_TLS_|^ERR_SSL_|^EPROTO$/;
 
-/** A failed check with its cause and fix already worded. */
-class Failure extends Error {
+/** A failed check with its cause and fix already worded; `status` when credentials were refused (401/403). */
+export class Failure extends Error {
     constructor(
         readonly cause: string,
         readonly fix: string,
+        readonly status?: number,
     ) {
         super(cause);
     }
 }
 
 /** A request that did not get an answer; `where` says which one. */
-class RequestError extends Error {
+export class RequestError extends Error {
     constructor(
         readonly code: string | undefined,
         readonly where: string,
@@ -60,13 +61,14 @@ class RequestError extends Error {
     }
 }
 
-interface Reply {
+export interface Reply {
     status: number;
     challenge?: string;
     body: string;
+    headers: http.IncomingHttpHeaders;
 }
 
-interface Context {
+export interface Context {
     ca?: string[];
     signal: AbortSignal;
 }
@@ -140,7 +142,8 @@ async function login(base: URL, probe: RegistryProbe, ctx: Context): Promise<voi
     throw unexpected("401 from /v2/ without a Basic or Bearer challenge", probe.path);
 }
 
-async function fetchToken(params: Record<string, string>, basic: string, base: URL, path: string, ctx: Context): Promise<string> {
+/** The token the realm of a Bearer challenge issues; anonymously (no Authorization) when `basic` is undefined. */
+export async function fetchToken(params: Record<string, string>, basic: string | undefined, base: URL, path: string, ctx: Context): Promise<string> {
     let realm: URL;
     try {
         realm = new URL(params.realm);
@@ -161,7 +164,7 @@ async function fetchToken(params: Record<string, string>, basic: string, base: U
         }
     }
     const where = `the token service ${realm.origin}${realm.pathname}`;
-    const reply = await get(realm, { authorization: basic }, ctx, where);
+    const reply = await get(realm, basic === undefined ? {} : { authorization: basic }, ctx, where);
     expectOk(reply, where, path);
     let token: unknown;
     try {
@@ -181,6 +184,7 @@ function expectOk(reply: Reply, where: string, path: string): void {
         throw new Failure(
             `credentials rejected (HTTP ${reply.status} from ${where})`,
             `check ${path}.username and ${path}.password: pulumi config set --secret --path '${path}.password' <password>`,
+            reply.status,
         );
     }
     if (reply.status !== 200) {
@@ -289,11 +293,11 @@ function parseChallenges(header: string): { scheme: string; params: Record<strin
     return challenges;
 }
 
-/** One GET on its own connection; the body is read (up to MAX_BODY) and returned. */
-function get(url: URL, headers: Record<string, string>, ctx: Context, where: string): Promise<Reply> {
+/** One GET (or HEAD) on its own connection; the body is read (up to MAX_BODY) and returned. */
+export function get(url: URL, headers: Record<string, string>, ctx: Context, where: string, method?: "HEAD"): Promise<Reply> {
     const client = url.protocol === "http:" ? http : https;
     return new Promise<Reply>((resolve, reject) => {
-        const req = client.request(url, { headers: { accept: "application/json", ...headers }, agent: false, ca: ctx.ca, signal: ctx.signal }, (res) => {
+        const req = client.request(url, { method, headers: { accept: "application/json", ...headers }, agent: false, ca: ctx.ca, signal: ctx.signal }, (res) => {
             const chunks: Buffer[] = [];
             let size = 0;
             res.on("data", (chunk: Buffer) => {
@@ -307,7 +311,7 @@ function get(url: URL, headers: Record<string, string>, ctx: Context, where: str
             });
             res.on("end", () => {
                 const challenge = res.headers["www-authenticate"];
-                resolve({ status: res.statusCode ?? 0, challenge, body: Buffer.concat(chunks).toString("utf8") });
+                resolve({ status: res.statusCode ?? 0, challenge, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers });
             });
             res.on("error", (err: NodeJS.ErrnoException) => reject(new RequestError(err.code, where)));
         });

@@ -141,7 +141,7 @@ describe("tenants config", () => {
 
     describe("rules", () => {
         it("a tenant needs a namespace, a DNS-1123 label", () => {
-            assert.equal(problemAt({ tenants: [{ registries: [reg()] }] }, "tenants[0].namespace").message, "is required");
+            assert.equal(problemAt({ tenants: [{ registries: [reg()] }] }, "tenants[0].namespace").message, "is required (or set namespaceSelector)");
             const p = problemAt({ tenants: [{ namespace: "Team_A", registries: [reg()] }] }, "tenants[0].namespace");
             assert.match(p.message, /DNS-1123 label/);
             assert.match(p.fix, /--path 'tenants\[0\]\.namespace'/);

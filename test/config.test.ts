@@ -26,6 +26,7 @@ describe("validateStackConfig", () => {
                     keepPullSecrets: [],
                 },
             ],
+            selected: [],
             patchForce: false,
             onPatchDelete: "relinquish",
             protectNamespaces: false,
@@ -65,7 +66,7 @@ describe("validateStackConfig", () => {
     describe("rules, each with its key path and fix", () => {
         it("namespace is required", () => {
             const p = problemAt({ registries: [reg()] }, "namespace");
-            assert.equal(p.message, "is required (or list tenants)");
+            assert.equal(p.message, "is required (or set namespaceSelector, or list tenants)");
             assert.match(p.fix, /pulumi config set --path 'namespace' <name>/);
         });
         it("namespace must not be empty", () => {
@@ -144,7 +145,7 @@ describe("validateStackConfig", () => {
             assert.match(all.find((p) => p.path === "registries[0].usernme")?.fix ?? "", /did you mean 'username'\?/);
         });
         it("an unknown key far from any known one lists the known keys", () => {
-            assert.match(problemAt({ namespace: "x", registries: [reg()], zzzzzzzz: 1 }, "zzzzzzzz").fix, /known keys: namespace, createNamespace, labels, annotations, registries, /);
+            assert.match(problemAt({ namespace: "x", registries: [reg()], zzzzzzzz: 1 }, "zzzzzzzz").fix, /known keys: namespace, namespaceSelector, excludeNamespaces, createNamespace, labels, annotations, registries, /);
         });
         it("an unknown key lists the keys known where it is: tenant, registry, generatePassword, containerService", () => {
             const all = problems({
@@ -162,7 +163,7 @@ describe("validateStackConfig", () => {
             assert.deepEqual(fixes, {
                 "sharedRegistries[0]": "quote a value holding a comma or a colon; known keys: server, username, password, generatePassword, email, secretName",
                 "tenants[0].zzzzzzzz":
-                    "remove it; known keys: namespace, createNamespace, labels, annotations, registries, serviceAccounts, keepPullSecrets, credentialRotation, containerService",
+                    "remove it; known keys: namespace, namespaceSelector, excludeNamespaces, createNamespace, labels, annotations, registries, serviceAccounts, excludeServiceAccounts, keepPullSecrets, credentialRotation, containerService",
                 "tenants[0].registries[0].generatePassword.zzzzzzzz": "remove it; known keys: length",
                 "tenants[0].containerService.zzzzzzzz": "remove it; known keys: apiServer, serviceAccount, tokenRotation",
             });

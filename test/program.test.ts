@@ -185,7 +185,7 @@ describe("program (index.ts under Pulumi mocks)", function () {
 
         it("reports a missing namespace", () => {
             const message = results.missingEverything.error?.message ?? "";
-            assert.match(message, /registry-access:namespace: is required \(or list tenants\)/);
+            assert.match(message, /registry-access:namespace: is required \(or set namespaceSelector, or list tenants\)/);
             assert.deepEqual(results.missingEverything.resources, []);
         });
     });

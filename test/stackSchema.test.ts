@@ -38,7 +38,7 @@ describe("the README's config reference", () => {
         }
         assert.match(reference, /^\| `generatePassword` \| boolean, or map \| {2}\|/m);
         assert.match(reference, /^\| `password` \| secret \| {2}\|/m);
-        assert.match(reference, /^\| `serviceAccounts` \| list of names \| `\["default"\]` \| The ServiceAccounts whose imagePullSecrets list the Secrets\. \|$/m);
+        assert.match(reference, /^\| `serviceAccounts` \| `"\*"`, or list of names \| `\["default"\]` \| The ServiceAccounts whose imagePullSecrets list the Secrets, or "\*": /m);
     });
 
     it("stops npm run schema when the README has lost its markers", () => {

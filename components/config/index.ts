@@ -33,34 +33,53 @@ export function validateStackConfig(raw: unknown): StackConfig {
 
 function toStackConfig(data: RawStack): StackConfig {
     const shared = data.sharedRegistries ?? [];
-    const tenants: { path: string; tenant: RawTenant }[] = [
-        ...(data.namespace !== undefined ? [{ path: "", tenant: { ...data, namespace: data.namespace } }] : []),
+    const entries: { path: string; tenant: RawTenant }[] = [
+        ...(data.namespace !== undefined || data.namespaceSelector !== undefined ? [{ path: "", tenant: data }] : []),
         ...(data.tenants ?? []).map((tenant, i) => ({ path: `tenants[${i}]`, tenant })),
     ];
-    return {
-        tenants: tenants.map(({ path, tenant }) => ({
+    // What a tenant gets wherever its namespaces are: its registries and ServiceAccounts.
+    const access = (path: string, tenant: RawTenant, namespace: string) => {
+        const every = tenant.serviceAccounts === "*" ? { except: tenant.excludeServiceAccounts ?? [] } : undefined;
+        return {
             path,
-            namespace: tenant.namespace,
-            createNamespace: tenant.createNamespace ?? true,
-            labels: tenant.labels ?? {},
-            annotations: tenant.annotations ?? {},
             registries: [
-                ...shared.map((r, i) => toRegistry(r, `sharedRegistries[${i}]`, tenant.namespace)),
-                ...(tenant.registries ?? []).map((r, i) => toRegistry(r, `${tenantPrefix(path)}registries[${i}]`, tenant.namespace)),
+                ...shared.map((r, i) => toRegistry(r, `sharedRegistries[${i}]`, namespace)),
+                ...(tenant.registries ?? []).map((r, i) => toRegistry(r, `${tenantPrefix(path)}registries[${i}]`, namespace)),
             ],
-            serviceAccounts: tenant.serviceAccounts ?? ["default"],
+            serviceAccounts: every ? ["default"].filter((a) => !every.except.includes(a)) : (tenant.serviceAccounts as string[] | undefined) ?? ["default"],
+            ...(every ? { allServiceAccounts: every } : {}),
             keepPullSecrets: tenant.keepPullSecrets ?? [],
-            ...(tenant.credentialRotation !== undefined ? { credentialRotation: tenant.credentialRotation } : {}),
-            ...(tenant.containerService
-                ? {
-                      containerService: {
-                          serviceAccount: tenant.containerService.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT,
-                          apiServer: tenant.containerService.apiServer,
-                          ...(tenant.containerService.tokenRotation !== undefined ? { tokenRotation: tenant.containerService.tokenRotation } : {}),
+        };
+    };
+    return {
+        tenants: entries.flatMap(({ path, tenant }) =>
+            tenant.namespace === undefined
+                ? []
+                : [
+                      {
+                          ...access(path, tenant, tenant.namespace),
+                          namespace: tenant.namespace,
+                          createNamespace: tenant.createNamespace ?? true,
+                          labels: tenant.labels ?? {},
+                          annotations: tenant.annotations ?? {},
+                          ...(tenant.credentialRotation !== undefined ? { credentialRotation: tenant.credentialRotation } : {}),
+                          ...(tenant.containerService
+                              ? {
+                                    containerService: {
+                                        serviceAccount: tenant.containerService.serviceAccount ?? DEFAULT_CONTAINER_SERVICE_ACCOUNT,
+                                        apiServer: tenant.containerService.apiServer,
+                                        ...(tenant.containerService.tokenRotation !== undefined ? { tokenRotation: tenant.containerService.tokenRotation } : {}),
+                                    },
+                                }
+                              : {}),
                       },
-                  }
-                : {}),
-        })),
+                  ],
+        ),
+        selected: entries.flatMap(({ path, tenant }) =>
+            tenant.namespaceSelector === undefined
+                ? []
+                : [{ ...access(path, tenant, ""), namespaceSelector: tenant.namespaceSelector, excludeNamespaces: tenant.excludeNamespaces ?? [] }],
+        ),
         patchForce: data.patchForce ?? false,
         onPatchDelete: data.onPatchDelete ?? "relinquish",
         protectNamespaces: data.protectNamespaces ?? false,

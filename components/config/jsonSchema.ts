@@ -15,6 +15,7 @@ import {
     asText,
     numberFromDigits,
     registrySchema,
+    selectorRequirementSchema,
     settingsFromSwitch,
     STRING_KEYS,
     stackSchema,
@@ -39,14 +40,15 @@ const SECURE: JsonSchema = {
 
 // Rules across keys (rules.ts) that the JSON Schema carries too, so that an editor flags them.
 export const CARRIED_ACROSS_KEYS = [
-    "namespace or tenants",
+    "namespace, namespaceSelector or tenants; a tenant has one of namespace and namespaceSelector",
     "registries (not empty) unless sharedRegistries",
     "one of password and generatePassword; username unless generated",
     "no username on a shared generated registry",
     "labels and annotations only on a created namespace",
-    "per-namespace keys at the top level only with namespace",
+    "per-namespace keys at the top level only with namespace or namespaceSelector",
+    "a namespaceSelector's requirements with values for In and NotIn only; its tenant without createNamespace true, labels, annotations, containerService or credentialRotation",
     "the Container Service's serviceAccount not default",
-    "serviceAccounts and keepPullSecrets listed once each",
+    "serviceAccounts, keepPullSecrets, excludeNamespaces and excludeServiceAccounts listed once each",
 ];
 
 // What the JSON Schema cannot say, left to `npm run check` (and the program).
@@ -62,6 +64,10 @@ export const LEFT_TO_THE_CHECK = [
     "secure values need encryptionsalt, secretsprovider or encryptedkey",
     "a key encrypted as a whole cannot be checked (its content is unknown)",
     "the content of a structured key written as a JSON string",
+    "a namespaceSelector not empty as a whole",
+    "a namespaceSelector tenant's registries without generated passwords",
+    "excludeNamespaces only with a namespaceSelector, excludeServiceAccounts only with serviceAccounts \"*\"",
+    "which namespaces a selector matches, and whether two tenants reach one namespace (the program asks the cluster)",
     "label and annotation key lengths (prefix at most 253, name at most 63)",
     "a number at the top level is read as its text (1.10 is 1.1): its text is not matched against the key's pattern",
 ];
@@ -73,6 +79,12 @@ const OFF = [false, "false"];
 const REGISTRY_RULES: JsonSchema[] = [
     { if: { required: ["password"] }, then: { properties: { generatePassword: { enum: OFF, description: "password is set: a registry has one or the other" } } } },
     { if: { not: GENERATED }, then: { required: ["password", "username"] } },
+];
+
+// A label selector requirement: values for In and NotIn, none for Exists and DoesNotExist.
+const REQUIREMENT_RULES: JsonSchema[] = [
+    { if: { required: ["operator"], properties: { operator: { enum: ["In", "NotIn"] } } }, then: { required: ["values"], properties: { values: { minItems: 1 } } } },
+    { if: { required: ["operator"], properties: { operator: { enum: ["Exists", "DoesNotExist"] } } }, then: { properties: { values: { maxItems: 0, description: "Exists and DoesNotExist take no values" } } } },
 ];
 
 /** Rewrites a node in place (zod hands the override its output object). */
@@ -128,6 +140,9 @@ function valueSchemas(): { properties: Record<string, JsonSchema> } {
             }
             if (zodSchema === registrySchema) {
                 (jsonSchema as JsonSchema).allOf = REGISTRY_RULES;
+            }
+            if (zodSchema === selectorRequirementSchema) {
+                (jsonSchema as JsonSchema).allOf = REQUIREMENT_RULES;
             }
             if (zodSchema === containerServiceAccount) {
                 (jsonSchema as JsonSchema).not = { const: "default" };
@@ -192,8 +207,17 @@ export function stackFileJsonSchema(): JsonSchema {
     const both = (key: string, schema: JsonSchema) => ({ [`${PROJECT}:${key}`]: schema, [key]: schema });
     const adopting = (keys: (k: string) => string) => ({ anyOf: [keys("createNamespace")].map((k) => ({ required: [k], properties: { [k]: { enum: OFF } } })) });
     const createdOnly = { not: {}, description: "only applies to a namespace this stack creates (createNamespace is false)" };
+    const selected = { not: {}, description: "cannot be used with namespaceSelector: its namespaces are adopted and come and go" };
     const tenantRules: JsonSchema[] = [
+        // One namespace, or the namespaces a selector matches.
+        { anyOf: [{ required: ["namespace"] }, { required: ["namespaceSelector"] }] },
+        { not: { required: ["namespace", "namespaceSelector"] } },
         { if: adopting((k) => k), then: { properties: { labels: createdOnly, annotations: createdOnly } } },
+        {
+            // A selector's namespaces are adopted and come and go.
+            if: { required: ["namespaceSelector"] },
+            then: { properties: { labels: selected, annotations: selected, containerService: selected, credentialRotation: selected, createNamespace: { enum: OFF } } },
+        },
     ];
     const configRules: JsonSchema[] = [
         ...[(k: string) => `${PROJECT}:${k}`, (k: string) => k].map((name) => ({
@@ -202,14 +226,14 @@ export function stackFileJsonSchema(): JsonSchema {
         })),
         {
             // Without namespace, the per-namespace keys at the top level apply to nothing.
-            if: { allOf: [{ not: { anyOf: either("namespace") } }, { anyOf: either("tenants") }] },
+            if: { allOf: [{ not: { anyOf: either("namespace", "namespaceSelector") } }, { anyOf: either("tenants") }] },
             then: { properties: Object.assign({}, ...TENANT_KEYS.filter((k) => k !== "namespace").map((k) => both(k, { not: {}, description: "applies to the top-level namespace, which is not set" }))) },
         },
         {
             if: { not: { anyOf: either("sharedRegistries") } },
             then: {
                 properties: { ...both("registries", { minItems: 1 }), ...both("tenants", { items: { required: ["registries"], properties: { registries: { minItems: 1 } } } }) },
-                if: { anyOf: either("namespace") },
+                if: { anyOf: either("namespace", "namespaceSelector") },
                 then: { anyOf: either("registries") },
             },
         },
@@ -220,8 +244,9 @@ export function stackFileJsonSchema(): JsonSchema {
         const list = (definitions[key].anyOf as JsonSchema[])[0];
         list.items = { ...(list.items as JsonSchema), allOf: tenantRules };
     }
-    for (const key of ["serviceAccounts", "keepPullSecrets"]) {
-        (definitions[key].anyOf as JsonSchema[])[0].uniqueItems = true;
+    for (const key of ["serviceAccounts", "keepPullSecrets", "excludeNamespaces", "excludeServiceAccounts"]) {
+        const list = (definitions[key].anyOf as JsonSchema[]).find((alternative) => alternative.type === "array");
+        list!.uniqueItems = true;
     }
     return {
         $schema: "http://json-schema.org/draft-07/schema#",
@@ -243,7 +268,7 @@ export function stackFileJsonSchema(): JsonSchema {
                 // Other namespaces (pulumi:, aws:, ...) belong to Pulumi and the providers.
                 patternProperties: { [`^(?!${PROJECT}:)[^:]+:`]: {} },
                 additionalProperties: false,
-                anyOf: either("namespace", "tenants"),
+                anyOf: either("namespace", "namespaceSelector", "tenants"),
                 allOf: configRules,
             },
         },

@@ -4,7 +4,7 @@
  */
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
-import { CONTAINER_SERVICE_KEYS, REGISTRY_KEYS, STACK_KEYS, TENANT_KEYS } from "./schema";
+import { CONTAINER_SERVICE_KEYS, REGISTRY_KEYS, REQUIREMENT_KEYS, SELECTOR_KEYS, STACK_KEYS, TENANT_KEYS } from "./schema";
 import { type Problem, PROJECT } from "./types";
 
 export const UNKNOWN_KEY = "is not a known key";
@@ -43,7 +43,15 @@ export const FIX: Record<string, string> = {
     length: "set a whole number from 16 to 72",
     email: "set a string, or remove the key",
     secretName: "set a DNS-1123 subdomain (lower-case letters, digits, '-' and '.'), or remove it to use the default",
-    serviceAccounts: "list ServiceAccount names, e.g. [default]",
+    serviceAccounts: "list ServiceAccount names, e.g. [default], or set \"*\" for every ServiceAccount in the namespace",
+    excludeServiceAccounts: "list the names of ServiceAccounts serviceAccounts \"*\" must leave alone",
+    namespaceSelector: "set matchLabels (e.g. {field.cattle.io/projectId: p-abc12}) or matchExpressions",
+    excludeNamespaces: "list the names of namespaces the namespaceSelector must not reach",
+    matchLabels: "set a map of label keys to values, e.g. {team: a}",
+    matchExpressions: "list requirements, e.g. [{key: team, operator: In, values: [a, b]}]",
+    key: "set a label key, e.g. team or example.org/team",
+    operator: "set In, NotIn, Exists or DoesNotExist",
+    values: "list label values (at most 63 of letters, digits, '-', '_', '.')",
     keepPullSecrets: "list the names of pull secrets other tools put on the ServiceAccount",
     labels: "set a map of label keys to values (values: at most 63 of letters, digits, '-', '_', '.')",
     annotations: "set a map of annotation keys to string values",
@@ -119,6 +127,12 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
     if (last === "containerService") {
         return CONTAINER_SERVICE_KEYS;
     }
+    if (last === "namespaceSelector") {
+        return SELECTOR_KEYS;
+    }
+    if (last === "matchExpressions") {
+        return REQUIREMENT_KEYS;
+    }
     return last === "tenants" ? TENANT_KEYS : STACK_KEYS;
 }
 
@@ -172,6 +186,15 @@ export function toProblems(raw: unknown, issue: z.core.$ZodIssue): Problem[] {
             return [{ path: at, message: `must be at most ${String(issue.maximum)}`, fix: fixFor(path) }];
         case "custom":
             return [{ path: at, message: issue.message, fix: (issue.params?.fix as string | undefined) ?? fixFor(path) }];
+        case "invalid_union": {
+            // serviceAccounts: "*" or a list. A list is held to the list's own rules.
+            const input = valueAt(raw, path);
+            if (Array.isArray(input)) {
+                const list = issue.errors.find((errors) => !errors.some((e) => e.path.length === 0 && (e.code === "invalid_type" || e.code === "invalid_value")));
+                return (list ?? []).flatMap((e) => toProblems(raw, { ...e, path: [...path, ...e.path] }));
+            }
+            return [{ path: at, message: input === undefined ? "is required" : `must be "*" or a list of names, not ${typeof input === "string" ? quote(input) : typeName(input)}`, fix: fixFor(path) }];
+        }
         case "invalid_key":
             // A bad map key: report it at the key itself.
             return issue.issues.map((inner) => ({ path: at, message: inner.message, fix: fixFor(path) }));

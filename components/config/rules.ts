@@ -59,14 +59,15 @@ export function crossProblems(raw: unknown): Problem[] {
     const combined = typeof top.combinedPullSecret === "string" ? top.combinedPullSecret : undefined;
     const shared = entriesAt(top.sharedRegistries, "sharedRegistries", true);
     const tenants: TenantEntry[] = [
-        ...(top.namespace !== undefined ? [{ path: "", value: top }] : []),
+        ...(top.namespace !== undefined || top.namespaceSelector !== undefined ? [{ path: "", value: top }] : []),
         ...mapsAt(top.tenants, "tenants"),
     ].map(({ path, value }) => ({ path, value, own: entriesAt(value.registries, `${tenantPrefix(path)}registries`, false) }));
 
-    if (top.namespace === undefined && top.tenants === undefined) {
-        problems.push({ path: "namespace", message: "is required (or list tenants)", fix: fixFor(["namespace"]) });
+    const topLevel = top.namespace !== undefined || top.namespaceSelector !== undefined;
+    if (!topLevel && top.tenants === undefined) {
+        problems.push({ path: "namespace", message: "is required (or set namespaceSelector, or list tenants)", fix: fixFor(["namespace"]) });
     }
-    if (top.namespace === undefined && top.tenants !== undefined) {
+    if (!topLevel && top.tenants !== undefined) {
         for (const key of TENANT_KEYS.filter((k) => top[k] !== undefined)) {
             problems.push({
                 path: key,
@@ -75,7 +76,7 @@ export function crossProblems(raw: unknown): Problem[] {
             });
         }
     }
-    if (Array.isArray(top.tenants) && top.tenants.length === 0 && top.namespace === undefined) {
+    if (Array.isArray(top.tenants) && top.tenants.length === 0 && !topLevel) {
         problems.push({ path: "tenants", message: "must not be an empty list", fix: fixFor(["tenants"]) });
     }
 
@@ -99,7 +100,9 @@ export function crossProblems(raw: unknown): Problem[] {
                 fix: `list registries: pulumi config set --path '${at("registries")}[0].username' <user>`,
             });
         }
-        const adopting = tenant.value.createNamespace === false || tenant.value.createNamespace === "false";
+        problems.push(...selectorProblems(tenant, [...shared, ...tenant.own]));
+        const selecting = tenant.value.namespaceSelector !== undefined;
+        const adopting = selecting || tenant.value.createNamespace === false || tenant.value.createNamespace === "false";
         if (!adopting && typeof ns === "string" && SYSTEM_NAMESPACES.includes(ns)) {
             problems.push({
                 path: at("createNamespace"),
@@ -116,8 +119,8 @@ export function crossProblems(raw: unknown): Problem[] {
             if (adopting && map !== undefined) {
                 problems.push({
                     path: at(key),
-                    message: "only applies to a namespace this stack creates (createNamespace is false)",
-                    fix: "remove it, or set createNamespace: true",
+                    message: `only applies to a namespace this stack creates (${selecting ? "a namespaceSelector's namespaces are adopted" : "createNamespace is false"})`,
+                    fix: selecting ? "remove it" : "remove it, or set createNamespace: true",
                 });
             }
         }
@@ -125,6 +128,11 @@ export function crossProblems(raw: unknown): Problem[] {
         problems.push(...tokenNameProblems(tenant.value, registries, tenant.path, combined));
         problems.push(...keepListProblems(tenant.value.keepPullSecrets, registries, at("keepPullSecrets"), combined));
         problems.push(...uniqueListProblems(tenant.value.serviceAccounts, at("serviceAccounts")));
+        problems.push(...uniqueListProblems(tenant.value.excludeNamespaces, at("excludeNamespaces")));
+        problems.push(...uniqueListProblems(tenant.value.excludeServiceAccounts, at("excludeServiceAccounts")));
+        if (tenant.value.excludeServiceAccounts !== undefined && tenant.value.serviceAccounts !== "*") {
+            problems.push({ path: at("excludeServiceAccounts"), message: "only applies with serviceAccounts: \"*\"", fix: "remove it, or set serviceAccounts to \"*\"" });
+        }
         problems.push(...containerServiceProblems(tenant.value, at("containerService")));
     }
     problems.push(...generatedUsernameProblems(shared, tenants));
@@ -135,6 +143,68 @@ export function crossProblems(raw: unknown): Problem[] {
     for (const entry of [...shared, ...tenants.flatMap((t) => t.own)]) {
         problems.push(...credentialProblems(entry));
     }
+    return problems;
+}
+
+/**
+ * A tenant is one namespace or the namespaces a selector matches, which are adopted (never created
+ * or deleted) and come and go between runs: what needs a fixed namespace is refused with one. Each
+ * requirement is checked as the API server checks a LabelSelector (values for In and NotIn only).
+ */
+function selectorProblems(tenant: TenantEntry, registries: RawEntry[]): Problem[] {
+    const at = (key: string) => `${tenantPrefix(tenant.path)}${key}`;
+    const selector = tenant.value.namespaceSelector;
+    if (selector === undefined) {
+        if (tenant.path !== "" && tenant.value.namespace === undefined) {
+            return [{ path: at("namespace"), message: "is required (or set namespaceSelector)", fix: FIX.namespace.replace("{T}", tenantPrefix(tenant.path)) }];
+        }
+        return tenant.value.excludeNamespaces === undefined ? [] : [{ path: at("excludeNamespaces"), message: "only applies with a namespaceSelector", fix: "remove it" }];
+    }
+    const problems: Problem[] = [];
+    if (tenant.value.namespace !== undefined) {
+        problems.push({ path: at("namespaceSelector"), message: "is set together with namespace", fix: "keep one: a tenant is one namespace, or the namespaces a selector matches" });
+    }
+    const named = (key: string, why: string) => (tenant.value[key] === undefined ? [] : [{ path: at(key), message: `cannot be used with namespaceSelector: ${why}`, fix: "remove it, or name the namespace in a tenants entry of its own" }]);
+    const created = ![undefined, false, "false"].includes(tenant.value.createNamespace as string | boolean | undefined);
+    problems.push(
+        ...(created ? named("createNamespace", "the namespaces a selector matches are adopted, never created") : []),
+        ...named("containerService", "its ServiceAccount, Role and kubeconfig are made for one namespace XNAT is configured with"),
+        ...named("credentialRotation", "it rotates generated passwords, which a selector's namespaces cannot have"),
+    );
+    for (const { path, value } of registries) {
+        if (isGenerated(value)) {
+            problems.push({
+                path: `${path}.generatePassword`,
+                message: `cannot reach the namespaces of ${at("namespaceSelector")}: a generated credential is one per namespace, and those come and go between runs`,
+                fix: "set the password the registry issued (--secret), or name the namespaces in tenants entries",
+            });
+        }
+    }
+    const map = asRecord(selector);
+    if (map === undefined) {
+        return problems; // the schema reports it
+    }
+    const expressions = Array.isArray(map.matchExpressions) ? map.matchExpressions : [];
+    const labels = asRecord(map.matchLabels) ?? {};
+    if (Object.keys(labels).length === 0 && expressions.length === 0) {
+        problems.push({
+            path: at("namespaceSelector"),
+            message: "selects every namespace of the cluster, kube-system included",
+            fix: "set matchLabels or matchExpressions; for every namespace, say so: matchExpressions: [{key: kubernetes.io/metadata.name, operator: Exists}]",
+        });
+    }
+    expressions.forEach((e, i) => {
+        const requirement = asRecord(e);
+        const path = at(`namespaceSelector.matchExpressions[${i}].values`);
+        const values = requirement?.values;
+        if (requirement?.operator === "In" || requirement?.operator === "NotIn") {
+            if (!Array.isArray(values) || values.length === 0) {
+                problems.push({ path, message: `is required for ${requirement.operator}`, fix: `list the label values: ${path}: [a, b]` });
+            }
+        } else if ((requirement?.operator === "Exists" || requirement?.operator === "DoesNotExist") && Array.isArray(values) && values.length > 0) {
+            problems.push({ path, message: `must be empty for ${requirement.operator}`, fix: "remove values" });
+        }
+    });
     return problems;
 }
 

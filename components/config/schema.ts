@@ -101,6 +101,26 @@ export const registrySchema = z.strictObject({
 
 const dnsSubdomainList = z.array(textual(z.string().refine(...rule(isDns1123Subdomain, "is not a DNS-1123 subdomain")).meta(SECRET_NAME)));
 
+const labelValue = textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")).meta({ pattern: LABEL_VALUE.source, maxLength: 63 }));
+
+/** metav1.LabelSelector; which operators take values is a rule across keys (rules.ts). */
+export const SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
+export const selectorRequirementSchema = z.strictObject({
+    key: metadataKey.meta({ description: "A label key." }),
+    operator: z.enum(SELECTOR_OPERATORS, { error: "must be In, NotIn, Exists or DoesNotExist" }).meta({ description: "In, NotIn (with values), Exists or DoesNotExist (without)." }),
+    values: z.array(labelValue).optional().meta({ description: "The values for In and NotIn." }),
+});
+const labelSelectorSchema = z.strictObject({
+    matchLabels: z
+        .record(metadataKey, labelValue)
+        .optional()
+        .meta({ description: "Labels a namespace must have, each with this value." }),
+    matchExpressions: z
+        .array(selectorRequirementSchema)
+        .optional()
+        .meta({ description: "Requirements a namespace's labels must all meet, as in a Kubernetes label selector." }),
+});
+
 /** An https:// URL with a host; a bearer token must not cross the network in the clear. */
 function isHttpsUrl(s: string): boolean {
     try {
@@ -155,12 +175,24 @@ const tenantShape = {
             .min(1)
             .refine(...rule(isDns1123Label, "is not a DNS-1123 label (lower-case letters, digits and '-', at most 63)"))
             .meta({ pattern: PATTERNS.dnsLabel, maxLength: 63 }),
-    ).meta({ description: "The namespace pods run in, a DNS-1123 label. Required (at the top level unless tenants)." }),
+    )
+        .optional()
+        .meta({ description: "The namespace pods run in, a DNS-1123 label. Required, unless namespaceSelector (at the top level: unless tenants)." }),
+    namespaceSelector: labelSelectorSchema
+        .optional()
+        .meta({
+            description:
+                "Instead of namespace: every namespace whose labels match, found at each preview and up (a Rancher project: matchLabels: {field.cattle.io/projectId: <id>}). Matched namespaces are adopted, never created or deleted.",
+        }),
+    excludeNamespaces: z
+        .array(textual(z.string().refine(...rule(isDns1123Label, "is not a DNS-1123 label")).meta({ pattern: PATTERNS.dnsLabel, maxLength: 63 })))
+        .optional()
+        .meta({ description: "Namespaces the namespaceSelector must not reach, by name." }),
     createNamespace: boolean()
         .optional()
         .meta({ description: "true creates the namespace, marked registry-access/stack: <stack> (destroy deletes it; preview stops when it exists without this stack's mark); false adopts an existing one, which destroy leaves (default, kube-system, kube-public and kube-node-lease take false only).", default: true }),
     labels: z
-        .record(metadataKey, textual(z.string().refine(...rule((v) => v.length <= 63 && LABEL_VALUE.test(v), "is not a valid label value")).meta({ pattern: LABEL_VALUE.source, maxLength: 63 })))
+        .record(metadataKey, labelValue)
         .optional()
         .meta({ description: "Labels of a Namespace the stack creates (createNamespace true only)." }),
     annotations: z
@@ -171,10 +203,13 @@ const tenantShape = {
         .array(registrySchema)
         .optional()
         .meta({ description: "The namespace's registries, one pull Secret each. Required unless sharedRegistries." }),
-    serviceAccounts: dnsSubdomainList
-        .min(1)
+    serviceAccounts: z
+        .union([z.literal("*"), dnsSubdomainList.min(1)])
         .optional()
-        .meta({ description: "The ServiceAccounts whose imagePullSecrets list the Secrets.", default: ["default"] }),
+        .meta({ description: "The ServiceAccounts whose imagePullSecrets list the Secrets, or \"*\": every ServiceAccount in the namespace at each preview and up.", default: ["default"] }),
+    excludeServiceAccounts: dnsSubdomainList
+        .optional()
+        .meta({ description: "With serviceAccounts \"*\": the ServiceAccounts to leave alone." }),
     keepPullSecrets: dnsSubdomainList
         .optional()
         .meta({ description: "Pull secrets other tools put on those ServiceAccounts that must stay in the list (the list is replaced whole).", default: [] }),
@@ -187,11 +222,11 @@ const tenantShape = {
 
 export const stackSchema = z.strictObject({
     ...tenantShape,
-    namespace: tenantShape.namespace.optional().meta({ description: "The namespace pods run in, a DNS-1123 label. Required unless tenants." }),
+    namespace: tenantShape.namespace.meta({ description: "The namespace pods run in, a DNS-1123 label. Required, unless namespaceSelector or tenants." }),
     tenants: z
         .array(z.strictObject(tenantShape))
         .optional()
-        .meta({ description: "More namespaces, each with the per-namespace keys (namespace required)." }),
+        .meta({ description: "More namespaces, each with the per-namespace keys (namespace or namespaceSelector required)." }),
     sharedRegistries: z
         .array(registrySchema)
         .optional()
@@ -236,6 +271,8 @@ export const STACK_KEYS = Object.keys(stackSchema.shape);
 export const TENANT_KEYS = Object.keys(tenantShape);
 export const REGISTRY_KEYS = Object.keys(registrySchema.shape);
 export const CONTAINER_SERVICE_KEYS = ["apiServer", "serviceAccount", "tokenRotation"];
+export const SELECTOR_KEYS = ["matchLabels", "matchExpressions"];
+export const REQUIREMENT_KEYS = ["key", "operator", "values"];
 export const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
 /** The keys holding one value, not a list or a map: encrypted whole, each is still one value. */
 export const SCALAR_KEYS = new Set([...STRING_KEYS, "createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);

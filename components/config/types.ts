@@ -1,4 +1,5 @@
 /** The stack config as the program uses it, once validated, and the shape of a problem with it. */
+import type { LabelSelector } from "../labelSelector";
 
 /** The config namespace: keys are `registry-access:<key>` in the stack files. */
 export const PROJECT = "registry-access";
@@ -45,12 +46,23 @@ export interface TenantConfig {
     /** The shared registries first, then the tenant's own. */
     registries: RegistryConfig[];
     serviceAccounts: string[];
+    /**
+     * `serviceAccounts: "*"`: every ServiceAccount in the namespace at the time of the run but
+     * these; serviceAccounts then holds `default` (which Kubernetes makes in every namespace), or nothing.
+     */
+    allServiceAccounts?: { except: string[] };
     /** Pull secrets other tools manage that must stay in the (atomic) imagePullSecrets list. */
     keepPullSecrets: string[];
     /** Keeper of the tenant's generated passwords: changing it regenerates them. */
     credentialRotation?: string;
     /** XNAT's Container Service identity in this namespace, when enabled. */
     containerService?: ContainerServiceConfig;
+}
+
+/** Namespaces chosen by their labels at each run (adopted: never created, labelled or deleted). */
+export interface SelectorTenantConfig extends Omit<TenantConfig, "namespace" | "createNamespace" | "labels" | "annotations" | "containerService" | "credentialRotation"> {
+    namespaceSelector: LabelSelector;
+    excludeNamespaces: string[];
 }
 
 export interface ContainerServiceConfig {
@@ -66,7 +78,10 @@ export interface ContainerServiceConfig {
 export const DEFAULT_CONTAINER_SERVICE_ACCOUNT = "xnat-container-service";
 
 export interface StackConfig {
+    /** The namespaces named in the config. */
     tenants: TenantConfig[];
+    /** The namespaces chosen by label selectors, resolved against the cluster at each run. */
+    selected: SelectorTenantConfig[];
     /** Take imagePullSecrets over from another field manager (pulumi.com/patchForce). */
     patchForce: boolean;
     /** On delete, relinquish the patch's fields (default) or leave the ServiceAccount as it is. */

@@ -1,0 +1,97 @@
+/**
+ * A stack that follows the cluster: namespaces chosen by a label selector (a Rancher project's
+ * label) and `serviceAccounts: "*"`, resolved at each run. Through the CLI and the real provider
+ * on a real API server, and the kubelet pulling with what the stack declared.
+ */
+import * as assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { getObject, kubectl, kubectlNamespace, pullSecretNames, serviceAccount } from "./support/cluster";
+import { TestStack } from "./support/engine";
+import { assertPulled, runImageJob } from "./support/jobs";
+import { suiteNamespaces } from "./support/names";
+import { loadRegistryEnv, type RegistryEnv } from "./support/registryEnv";
+
+const PROJECT_LABEL = "field.cattle.io/projectId";
+
+describe("following the cluster: namespaceSelector and serviceAccounts \"*\"", function () {
+    this.timeout(900000);
+    const namespace = suiteNamespaces();
+    let env: RegistryEnv;
+    before(async () => {
+        env = await loadRegistryEnv();
+    });
+    const registry = () => ({ server: env.REGISTRY_BASIC_HOST, username: env.REGISTRY_USER, password: env.REGISTRY_PASSWORD });
+    const secretName = () => `regcred-${env.REGISTRY_BASIC_HOST.replace(/[^a-z0-9]+/g, "-")}`;
+    const image = () => `${env.REGISTRY_BASIC_HOST}/${env.REGISTRY_IMAGE}`;
+
+    async function labelled(label: string, project: string): Promise<string> {
+        const ns = namespace(label);
+        await kubectlNamespace(ns);
+        await kubectl(["label", "namespace", ns, `${PROJECT_LABEL}=${project}`]);
+        return ns;
+    }
+
+    const hasSecret = async (ns: string) => (await getObject("secret", ns, secretName())) !== undefined;
+
+    it("1. a project's namespaces: the matched get the Secret and the patch, a later one at the next up and pulls; unlabelled or deleted, the next up lets go", async () => {
+        const project = `p-${randomBytes(3).toString("hex")}`;
+        const a = await labelled("proj-a", project);
+        const b = await labelled("proj-b", project);
+        const other = await labelled("proj-other", `${project}x`);
+        const stack = await TestStack.create(namespace("proj-stack"), { namespaceSelector: { matchLabels: { [PROJECT_LABEL]: project } }, registries: [registry()] });
+
+        const from = stack.log.length;
+        await stack.preview();
+        const previewed = stack.log.slice(from).join("");
+        assert.match(previewed, new RegExp(`namespaceSelector \\(${PROJECT_LABEL}=${project}\\) matches ${[a, b].sort().join(", ")}`), previewed);
+
+        await stack.up();
+        for (const ns of [a, b]) {
+            assert.ok(await hasSecret(ns), `no Secret in ${ns}`);
+            assert.deepEqual(pullSecretNames(await serviceAccount(ns)), [secretName()], ns);
+        }
+        assert.equal(await hasSecret(other), false, "the namespace of another project got the Secret");
+        assert.deepEqual(pullSecretNames(await serviceAccount(other)), []);
+
+        // A namespace made afterwards, in the project: the next up reaches it, and a pod there pulls.
+        const late = await labelled("proj-late", project);
+        assert.equal(await hasSecret(late), false);
+        await stack.up();
+        assert.ok(await hasSecret(late), "the next up did not reach the new namespace");
+        assertPulled(await runImageJob(late, image(), { pullPolicy: "Always" }), `a pod in ${late}, which joined the project after the first up`);
+
+        // Out of the project: the stack lets go of its objects there, the namespace stays.
+        await kubectl(["label", "namespace", a, `${PROJECT_LABEL}-`]);
+        await stack.up();
+        assert.equal(await hasSecret(a), false, "the Secret stayed in the namespace that left the project");
+        assert.deepEqual(pullSecretNames(await serviceAccount(a)), []);
+        assert.ok(await getObject("namespace", undefined, a), "the stack deleted a namespace it only adopted");
+
+        // A matched namespace deleted: the next up succeeds, and the state lets go of its objects.
+        await kubectl(["delete", "namespace", b, "--wait=true", "--timeout=120s"]);
+        await stack.up();
+        const state = await stack.exportText();
+        assert.ok(!state.includes(`${b}/${secretName()}`), "the deleted namespace's Secret is still in the state");
+        assert.ok(await hasSecret(late));
+
+        await stack.destroy();
+        assert.equal(await hasSecret(late), false);
+        assert.ok(await getObject("namespace", undefined, late), "destroy deleted an adopted namespace");
+    });
+
+    it("2. serviceAccounts \"*\": a ServiceAccount made after the deploy lists the Secret after the next up, and a pod running as it pulls", async () => {
+        const ns = namespace("every-sa");
+        const stack = await TestStack.create(ns, { namespace: ns, serviceAccounts: "*", excludeServiceAccounts: ["left-alone"], registries: [registry()] });
+        await stack.up();
+        assert.deepEqual(pullSecretNames(await serviceAccount(ns)), [secretName()]);
+
+        for (const account of ["pipelines", "left-alone"]) {
+            await kubectl(["create", "serviceaccount", account, "-n", ns]);
+        }
+        await stack.up();
+        assert.deepEqual(pullSecretNames(await serviceAccount(ns, "pipelines")), [secretName()]);
+        assert.deepEqual(pullSecretNames(await serviceAccount(ns, "left-alone")), [], "an excluded ServiceAccount was patched");
+        assertPulled(await runImageJob(ns, image(), { serviceAccountName: "pipelines", pullPolicy: "Always" }), "a pod running as a ServiceAccount made after the first up");
+        await stack.destroy();
+    });
+});
