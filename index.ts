@@ -8,7 +8,7 @@ import { type GeneratedCredential, RegistryAccess } from "./components/registryA
 import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "./components/cluster";
 import { imageIsolation, isolationMessage } from "./components/imageIsolation";
 import { namespaceOwnership } from "./components/namespaceOwnership";
-import { listedNamespaces, listedServiceAccounts, selectNamespaces } from "./components/namespaceSelection";
+import { listedNamespaces, listedServiceAccounts, type RecordedTenant, selectNamespaces } from "./components/namespaceSelection";
 import { reported } from "./components/programErrors";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
@@ -73,9 +73,10 @@ async function selectTenants(config: StackConfig): Promise<StackConfig> {
         }
         return answer;
     };
+    const recorded = recordedTenants();
     const namespaces = config.selected.length > 0 ? await list(["get", "namespaces", "-o", "json"], listedNamespaces, "namespaces") : [];
     const serviceAccounts = every ? await list(["get", "serviceaccounts", "--all-namespaces", "-o", "json"], listedServiceAccounts, "ServiceAccounts") : new Map<string, string[]>();
-    const selection = selectNamespaces(config, namespaces, serviceAccounts, pulumi.getStack());
+    const selection = selectNamespaces(config, namespaces, serviceAccounts, pulumi.getStack(), recorded);
     if (selection.problems.length > 0) {
         throw new pulumi.RunError(formatProblems(selection.problems, "namespaces the selectors reach"));
     }
@@ -127,6 +128,27 @@ async function checkNamespaceOwnership(config: StackConfig): Promise<void> {
     }
 }
 
+/**
+ * The drift job's view: REGISTRY_ACCESS_RECORDED_TENANTS holds the last run's `tenants` output
+ * (`pulumi stack output tenants --json`), and the selectors then reach what they reached then, so
+ * a namespace labelled since is the reconcile's work, not drift (docs/deploy.md, "Drift").
+ */
+function recordedTenants(): RecordedTenant[] | undefined {
+    const text = process.env.REGISTRY_ACCESS_RECORDED_TENANTS;
+    if (text === undefined || text.trim() === "") {
+        return undefined;
+    }
+    try {
+        const parsed = JSON.parse(text) as unknown;
+        if (Array.isArray(parsed) && parsed.every((t: RecordedTenant) => typeof t?.namespace === "string" && Array.isArray(t.serviceAccounts))) {
+            return parsed as RecordedTenant[];
+        }
+    } catch {
+        // Reported below.
+    }
+    throw new pulumi.RunError("REGISTRY_ACCESS_RECORDED_TENANTS is not the tenants output of a run (fix: set it to $(pulumi stack output tenants --json), or unset it)");
+}
+
 export = reported(async () => {
     const config = await selectTenants(loadStackConfig());
     if (config.verifyCredentials) {
@@ -164,6 +186,7 @@ export = reported(async () => {
         namespace: t.namespace,
         pullSecretNames: config.combinedPullSecret !== undefined ? [config.combinedPullSecret] : t.registries.map((r) => r.secretName),
         serviceAccounts: t.serviceAccounts,
+        ...(t.selectedBy !== undefined ? { selectedBy: t.selectedBy } : {}),
         ...(t.containerService ? { containerServiceAccount: t.containerService.serviceAccount } : {}),
     }));
     const outputs: Record<string, unknown> = { tenants: summaries };

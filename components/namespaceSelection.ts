@@ -16,6 +16,14 @@ export interface ListedNamespace {
     terminating: boolean;
 }
 
+/** What a previous run reached, from its `tenants` output: to compare the cluster with it. */
+export interface RecordedTenant {
+    namespace: string;
+    serviceAccounts: string[];
+    /** The selector that reached the namespace, by key path; absent for a named namespace. */
+    selectedBy?: string;
+}
+
 export interface Selection {
     /** The named tenants, then each selector's namespaces in name order, ServiceAccounts resolved. */
     tenants: TenantConfig[];
@@ -34,7 +42,13 @@ const prefix = (path: string) => (path ? `${path}.` : "");
  * listed in its namespace, and `default` (made in every namespace, perhaps not yet), but the
  * excluded ones and the Container Service's own.
  */
-export function selectNamespaces(config: StackConfig, namespaces: ListedNamespace[], serviceAccounts: Map<string, string[]>, stack: string): Selection {
+export function selectNamespaces(
+    config: StackConfig,
+    namespaces: ListedNamespace[],
+    serviceAccounts: Map<string, string[]>,
+    stack: string,
+    recorded?: RecordedTenant[],
+): Selection {
     const problems: Problem[] = [];
     const report: string[] = [];
     const warnings: string[] = [];
@@ -43,7 +57,11 @@ export function selectNamespaces(config: StackConfig, namespaces: ListedNamespac
     const byName = [...namespaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const s of config.selected) {
         const at = `${prefix(s.path)}namespaceSelector`;
-        const matches = byName.filter((ns) => !ns.terminating && !s.excludeNamespaces.includes(ns.name) && matchesSelector(s.namespaceSelector, ns.labels));
+        // Recorded: what this selector reached last time and still exists, whatever the labels now.
+        const reached = recorded && new Set(recorded.filter((r) => r.selectedBy === at).map((r) => r.namespace));
+        const matches = byName.filter((ns) =>
+            reached ? reached.has(ns.name) : !ns.terminating && !s.excludeNamespaces.includes(ns.name) && matchesSelector(s.namespaceSelector, ns.labels),
+        );
         const shown = `${at} (${selectorString(s.namespaceSelector)})`;
         if (matches.length === 0) {
             warnings.push(`${shown} matches no namespace: this tenant reaches none until one is labelled`);
@@ -71,6 +89,7 @@ export function selectNamespaces(config: StackConfig, namespaces: ListedNamespac
                 serviceAccounts: s.serviceAccounts,
                 ...(s.allServiceAccounts ? { allServiceAccounts: s.allServiceAccounts } : {}),
                 keepPullSecrets: s.keepPullSecrets,
+                selectedBy: at,
                 namespace: ns.name,
                 createNamespace: false,
                 labels: {},
@@ -83,7 +102,8 @@ export function selectNamespaces(config: StackConfig, namespaces: ListedNamespac
             return t;
         }
         const except = new Set([...t.allServiceAccounts.except, ...(t.containerService ? [t.containerService.serviceAccount] : [])]);
-        const all = [...new Set(["default", ...(serviceAccounts.get(t.namespace) ?? [])])].filter((a) => !except.has(a)).sort();
+        const before = recorded?.find((r) => r.namespace === t.namespace)?.serviceAccounts;
+        const all = before ?? [...new Set(["default", ...(serviceAccounts.get(t.namespace) ?? [])])].filter((a) => !except.has(a)).sort();
         report.push(`${prefix(t.path)}serviceAccounts "*" in ${t.namespace}: ${all.length > 0 ? all.join(", ") : "none"}`);
         return { ...t, serviceAccounts: all };
     });

@@ -97,6 +97,25 @@ describe("namespaces chosen by label selectors, and serviceAccounts \"*\"", () =
         assert.deepEqual(selectNamespaces(config, [], new Map([["xnat", ["other"]]]), "dev").tenants[0].serviceAccounts, ["default", "ci"]);
     });
 
+    it("with the last run's tenants recorded (the drift job), reaches what was reached then and still exists, whatever the labels now", () => {
+        const config = validateStackConfig({ tenants: [{ namespace: "xnat", serviceAccounts: "*", registries: [reg] }, { namespaceSelector: project, serviceAccounts: "*", registries: [reg] }] });
+        const recorded = [
+            { namespace: "xnat", serviceAccounts: ["default"] },
+            { namespace: "team-a", serviceAccounts: ["alpha", "default"], selectedBy: "tenants[1].namespaceSelector" },
+            { namespace: "gone", serviceAccounts: ["default"], selectedBy: "tenants[1].namespaceSelector" },
+        ];
+        // team-a left the project and team-b joined it since; a new account appeared in xnat.
+        const now = [ns("team-a"), ns("team-b", inProject), ns("xnat")];
+        const s = selectNamespaces(config, now, new Map([["xnat", ["default", "new"]], ["team-a", ["alpha", "beta", "default"]]]), "dev", recorded);
+        assert.deepEqual(
+            s.tenants.map((t) => [t.namespace, t.serviceAccounts, t.selectedBy]),
+            [
+                ["xnat", ["default"], undefined],
+                ["team-a", ["alpha", "default"], "tenants[1].namespaceSelector"],
+            ],
+        );
+    });
+
     it("reads kubectl's lists, and says undefined for anything else", () => {
         const namespaces = JSON.stringify({
             items: [

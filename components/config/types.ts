@@ -39,6 +39,8 @@ export type RegistryConfig = ConfiguredRegistry | GeneratedRegistry;
 export interface TenantConfig {
     /** Key path of the tenant (`tenants[2]`), or "" for the top-level namespace. */
     path: string;
+    /** For a namespace a selector reached: the selector's key path (`tenants[1].namespaceSelector`). */
+    selectedBy?: string;
     namespace: string;
     createNamespace: boolean;
     labels: Record<string, string>;
