@@ -3,13 +3,14 @@
  * namespaces, declared from this stack's config (see README.md for the keys).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, validateStackConfig } from "./components/config";
+import { ConfigError, formatProblems, fromPulumiConfig, serverKey, type StackConfig, type TenantConfig, validateStackConfig } from "./components/config";
 import { type GeneratedCredential, RegistryAccess } from "./components/registryAccess";
 import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "./components/cluster";
 import { imageIsolation, isolationMessage } from "./components/imageIsolation";
 import { namespaceOwnership } from "./components/namespaceOwnership";
 import { listedNamespaces, listedServiceAccounts, type RecordedTenant, selectNamespaces } from "./components/namespaceSelection";
 import { reported } from "./components/programErrors";
+import { describeStuckPod, type StuckPod, stuckPods } from "./components/stuckPods";
 import { type RegistryProbe, verifyCredentials } from "./components/verifyCredentials";
 
 /** The validated config, or a RunError listing every problem (Pulumi prints it without a stack trace). */
@@ -149,6 +150,51 @@ function recordedTenants(): RecordedTenant[] | undefined {
     throw new pulumi.RunError("REGISTRY_ACCESS_RECORDED_TENANTS is not the tenants output of a run (fix: set it to $(pulumi stack output tenants --json), or unset it)");
 }
 
+/**
+ * Pods of the reached namespaces that wait on a failed pull because they were created before
+ * their ServiceAccount was patched: one list of the cluster's pending pods, for a stack that
+ * follows the cluster (selectors or "*") or asks for restarts. Reported; with restartStuckPods,
+ * those a controller will make again are deleted once the patches are applied (at up only).
+ */
+async function reportStuckPods(config: StackConfig, tenants: RegistryAccess[]): Promise<pulumi.Output<StuckPod[]> | undefined> {
+    const follows = config.selected.length > 0 || config.tenants.some((t) => t.allServiceAccounts !== undefined);
+    if (!follows && !config.restartStuckPods) {
+        return undefined;
+    }
+    const kubectl = providerKubectl();
+    const r = await kubectl(["get", "pods", "--all-namespaces", "--field-selector=status.phase=Pending", "-o", "json"]);
+    const names = (t: TenantConfig) => (config.combinedPullSecret !== undefined ? [config.combinedPullSecret] : t.registries.map((reg) => reg.secretName));
+    const stuck = r.code === 0 ? stuckPods(r.stdout, config.tenants, names) : undefined;
+    if (stuck === undefined) {
+        await pulumi.log.warn(`cannot tell whether pods wait on a pull they started before this stack reached them (${r.code === 0 ? "kubectl's answer was not a pod list" : kubectlFailure(r)})`);
+        return undefined;
+    }
+    if (stuck.length === 0) {
+        return undefined;
+    }
+    const restart = config.restartStuckPods ? stuck.filter((p) => p.owner !== "none") : [];
+    await pulumi.log.warn(
+        `${stuck.length} pod(s) wait on a failed pull, created before their ServiceAccount listed this stack's pull Secrets: ${stuck.map(describeStuckPod).join(", ")} ` +
+            (config.restartStuckPods ? `(deleted once the patches are applied: ${restart.length}; their controllers make them again)` : "(fix: delete them once this up has run, or set restartStuckPods: true)"),
+    );
+    // The deletions are part of the output, so the run waits for them.
+    const deletions: pulumi.Output<void>[] = [];
+    if (restart.length > 0 && !pulumi.runtime.isDryRun()) {
+        config.tenants.forEach((t, i) => {
+            const pods = restart.filter((p) => p.namespace === t.namespace).map((p) => p.pod);
+            if (pods.length > 0) {
+                deletions.push(tenants[i].patched.apply(async () => {
+                    const deleted = await kubectl(["delete", "pod", "--namespace", t.namespace, "--ignore-not-found", "--wait=false", ...pods]);
+                    if (deleted.code !== 0) {
+                        await pulumi.log.warn(`could not delete the stuck pods of ${t.namespace} (${kubectlFailure(deleted)})`);
+                    }
+                }));
+            }
+        });
+    }
+    return pulumi.all(deletions).apply(() => stuck);
+}
+
 export = reported(async () => {
     const config = await selectTenants(loadStackConfig());
     if (config.verifyCredentials) {
@@ -190,6 +236,10 @@ export = reported(async () => {
         ...(t.containerService ? { containerServiceAccount: t.containerService.serviceAccount } : {}),
     }));
     const outputs: Record<string, unknown> = { tenants: summaries };
+    const stuck = await reportStuckPods(config, tenants);
+    if (stuck !== undefined) {
+        outputs.stuckPods = stuck;
+    }
     if (summaries.length === 1) {
         // The one-namespace stack's outputs, unchanged since before tenants existed.
         Object.assign(outputs, summaries[0]);

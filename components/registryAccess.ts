@@ -111,6 +111,8 @@ export class RegistryAccess extends pulumi.ComponentResource {
     readonly generatedCredentials: pulumi.Output<Record<string, GeneratedCredential>>;
     /** The kubeconfig XNAT's Container Service reads, when configured (secret). */
     readonly containerServiceKubeconfig?: pulumi.Output<string>;
+    /** Resolves once every ServiceAccount patch is applied (for what must come after them). */
+    readonly patched: pulumi.Output<string[]>;
 
     constructor(name: string, args: RegistryAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         // `protect` goes on the component, so that every child inherits it: the engine checks it
@@ -201,8 +203,9 @@ export class RegistryAccess extends pulumi.ComponentResource {
             (secretName) => ({ name: secretName }),
         );
         const serviceAccounts = args.serviceAccounts ?? ["default"];
-        for (const serviceAccount of serviceAccounts) {
-            new k8s.core.v1.ServiceAccountPatch(
+        const patches = serviceAccounts.map(
+            (serviceAccount) =>
+                new k8s.core.v1.ServiceAccountPatch(
                 `${name}/${serviceAccount}`,
                 {
                     metadata: {
@@ -221,8 +224,9 @@ export class RegistryAccess extends pulumi.ComponentResource {
                     dependsOn: [...inNamespace.dependsOn, ...secrets],
                     retainOnDelete: args.retainPatchOnDelete ?? false,
                 },
-            );
-        }
+            ),
+        );
+        this.patched = pulumi.all(patches.map((p) => p.id));
 
         if (args.containerService) {
             const access = new ContainerServiceAccess(

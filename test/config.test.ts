@@ -31,6 +31,7 @@ describe("validateStackConfig", () => {
             onPatchDelete: "relinquish",
             protectNamespaces: false,
             verifyCredentials: false,
+            restartStuckPods: false,
             imageIsolation: "warn",
         });
     });

@@ -84,6 +84,7 @@ function toStackConfig(data: RawStack): StackConfig {
         onPatchDelete: data.onPatchDelete ?? "relinquish",
         protectNamespaces: data.protectNamespaces ?? false,
         verifyCredentials: data.verifyCredentials ?? false,
+        restartStuckPods: data.restartStuckPods ?? false,
         imageIsolation: data.imageIsolation ?? "warn",
         ...(data.caBundle !== undefined ? { caBundle: data.caBundle } : {}),
         ...(data.combinedPullSecret !== undefined ? { combinedPullSecret: data.combinedPullSecret } : {}),

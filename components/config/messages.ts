@@ -60,6 +60,7 @@ export const FIX: Record<string, string> = {
     onPatchDelete: "set relinquish (remove this stack's entries on destroy) or retain (leave the ServiceAccount as is)",
     protectNamespaces: "set true to protect created namespaces from pulumi destroy",
     verifyCredentials: "set true to check every credential against its registry before deploying",
+    restartStuckPods: "set true to delete, at up, the pods created before their ServiceAccount was patched that a controller will make again",
     imageIsolation: "set warn (the default: warn a multi-tenant stack), require (stop the preview) or off",
     caBundle: "set PEM certificates: pulumi config set caBundle -- \"$(cat ca.pem)\"",
     containerService: "set the API server XNAT reaches: pulumi config set --path '{T}containerService.apiServer' https://<host>:<port>",

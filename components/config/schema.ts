@@ -248,6 +248,13 @@ export const stackSchema = z.strictObject({
         .enum(["warn", "require", "off"], { error: "must be warn, require or off" })
         .optional()
         .meta({ description: "Whether to ask the cluster, at every preview and up, if one tenant's pod could run a private image another tenant pulled onto a shared node: warn (a multi-tenant stack), require (stop any stack before anything is declared) or off.", default: "warn" }),
+    restartStuckPods: boolean()
+        .optional()
+        .meta({
+            description:
+                "At up, delete the pods of the reached namespaces that wait on a failed pull because they were created before the stack patched their ServiceAccount, once it has, when a controller will make them again (they are reported either way).",
+            default: false,
+        }),
     caBundle: z
         .string()
         .refine(...rule((s) => s.includes("-----BEGIN CERTIFICATE-----"), "is not PEM (no BEGIN CERTIFICATE line)"))
@@ -275,7 +282,7 @@ export const SELECTOR_KEYS = ["matchLabels", "matchExpressions"];
 export const REQUIREMENT_KEYS = ["key", "operator", "values"];
 export const STRING_KEYS = new Set(["namespace", "onPatchDelete", "credentialRotation", "caBundle", "imageIsolation", "combinedPullSecret"]);
 /** The keys holding one value, not a list or a map: encrypted whole, each is still one value. */
-export const SCALAR_KEYS = new Set([...STRING_KEYS, "createNamespace", "patchForce", "protectNamespaces", "verifyCredentials"]);
+export const SCALAR_KEYS = new Set([...STRING_KEYS, "createNamespace", "patchForce", "protectNamespaces", "verifyCredentials", "restartStuckPods"]);
 
 /**
  * Turns Pulumi's runtime config (every value a string, structured values as JSON) into raw config:

@@ -92,6 +92,8 @@ export interface StackConfig {
     protectNamespaces: boolean;
     /** Check every configured credential against its registry before declaring anything. */
     verifyCredentials: boolean;
+    /** At up, delete the pods created before their ServiceAccount was patched that a controller remakes. */
+    restartStuckPods: boolean;
     /** Extra PEM CA certificates for verifying registries behind a private CA. */
     caBundle?: string;
     /** What the program does when tenants' pulled images are not kept apart on shared nodes. */

@@ -5,7 +5,7 @@
  */
 import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { getObject, kubectl, kubectlNamespace, pullSecretNames, serviceAccount } from "./support/cluster";
+import { eventually, getObject, kubectl, kubectlNamespace, pullSecretNames, serviceAccount } from "./support/cluster";
 import { TestStack } from "./support/engine";
 import { assertPulled, runImageJob } from "./support/jobs";
 import { suiteNamespaces } from "./support/names";
@@ -80,6 +80,51 @@ describe("following the cluster: namespaceSelector and serviceAccounts \"*\"", f
         await stack.destroy();
         assert.equal(await hasSecret(late), false);
         assert.ok(await getObject("namespace", undefined, late), "destroy deleted an adopted namespace");
+    });
+
+    it("4. a pod started before its namespace was reached: reported by the up, and with restartStuckPods made again by its controller, with the Secret, and pulls", async () => {
+        const project = `p-${randomBytes(3).toString("hex")}`;
+        const ns = await labelled("stuck", project);
+        // A Job, as XNAT launches them (the local control plane runs the job controller, not the
+        // Deployment one): its pod is made before the stack's first up, so it lists no pull secret.
+        const job = {
+            apiVersion: "batch/v1",
+            kind: "Job",
+            metadata: { name: "web", namespace: ns },
+            spec: {
+                backoffLimit: 3,
+                template: {
+                    metadata: { labels: { app: "web" } },
+                    // The node has no cluster DNS; the image needs none.
+                    spec: { restartPolicy: "Never", dnsPolicy: "Default", containers: [{ name: "main", image: image(), imagePullPolicy: "Always" }] },
+                },
+            },
+        };
+        await kubectl(["create", "-f", "-"], JSON.stringify(job));
+        type PodList = { items: { metadata: { name: string }; spec: { imagePullSecrets?: { name: string }[] }; status: { containerStatuses?: { state: Record<string, { reason?: string }>; imageID?: string }[] } }[] };
+        const pods = async () => (JSON.parse(await kubectl(["get", "pods", "-n", ns, "-l", "app=web", "-o", "json"])) as PodList).items;
+        const waitingOnPull = (p: PodList["items"][number]) => ["ErrImagePull", "ImagePullBackOff"].includes(p.status.containerStatuses?.[0]?.state.waiting?.reason ?? "");
+        const stuck = await eventually("the pod to fail its pull", async () => (await pods()).find(waitingOnPull), 120000);
+
+        const stack = await TestStack.create(namespace("stuck-stack"), { namespaceSelector: { matchLabels: { [PROJECT_LABEL]: project } }, registries: [registry()] });
+        const reported = await stack.up();
+        const listed = reported.outputs.stuckPods?.value as { namespace: string; pod: string; owner: string }[];
+        assert.deepEqual(listed, [{ namespace: ns, pod: stuck.metadata.name, owner: listed[0].owner }]);
+        assert.equal(listed[0].owner, "Job/web");
+        assert.ok(stack.log.join("").includes(`${ns}/${stuck.metadata.name} (Job/web)`), "the up did not report the pod");
+        assert.ok((await pods()).some((p) => p.metadata.name === stuck.metadata.name), "the pod was deleted without restartStuckPods");
+
+        await stack.setConfig({ namespaceSelector: { matchLabels: { [PROJECT_LABEL]: project } }, registries: [registry()], restartStuckPods: true });
+        await stack.up();
+        const remade = await eventually(
+            "the controller's new pod to pull",
+            async () => (await pods()).find((p) => p.metadata.name !== stuck.metadata.name && (p.status.containerStatuses?.[0]?.imageID ?? "") !== ""),
+            120000,
+        );
+        assert.deepEqual(remade.spec.imagePullSecrets, [{ name: secretName() }]);
+        assert.ok(!(await pods()).some((p) => p.metadata.name === stuck.metadata.name), "the stuck pod is still there");
+        await kubectl(["delete", "job", "web", "-n", ns]);
+        await stack.destroy();
     });
 
     it("2. serviceAccounts \"*\": a ServiceAccount made after the deploy lists the Secret after the next up, and a pod running as it pulls", async () => {
