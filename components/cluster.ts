@@ -84,6 +84,12 @@ export function parsed<T extends object>(stdout: string): T | undefined {
     }
 }
 
+/** The items of a kubectl `-o json` list; undefined when the answer is no list. */
+export function listedItems<T>(stdout: string): T[] | undefined {
+    const items = parsed<{ items?: unknown }>(stdout)?.items;
+    return Array.isArray(items) ? (items as T[]) : undefined;
+}
+
 /** `~` and `~/…` expanded as the provider does (Go's user.Current: the passwd entry's home, else $HOME). */
 function expandHome(value: string): string {
     if (value !== "~" && !value.startsWith("~/")) {

@@ -4,6 +4,7 @@
  * ServiceAccounts there. Resolved at every preview and up, so a namespace or ServiceAccount made
  * since the last run is reached by the next one, and one that stopped matching is let go.
  */
+import { listedItems } from "./cluster";
 import { type Problem, quote, type StackConfig, type TenantConfig } from "./config";
 import { matchesSelector, selectorString } from "./labelSelector";
 import { OWNER_ANNOTATION } from "./namespaceOwnership";
@@ -113,7 +114,7 @@ export function selectNamespaces(
 /** `kubectl get namespaces -o json`'s items, or undefined when the answer is no namespace list. */
 export function listedNamespaces(stdout: string): ListedNamespace[] | undefined {
     type Item = { metadata?: { name?: unknown; labels?: Record<string, unknown>; annotations?: Record<string, unknown> }; status?: { phase?: unknown } };
-    const items = listItems<Item>(stdout);
+    const items = listedItems<Item>(stdout);
     return items?.flatMap((item) => {
         const name = item.metadata?.name;
         if (typeof name !== "string") {
@@ -128,7 +129,7 @@ export function listedNamespaces(stdout: string): ListedNamespace[] | undefined 
 /** `kubectl get serviceaccounts -A -o json`'s names by namespace, or undefined when no list. */
 export function listedServiceAccounts(stdout: string): Map<string, string[]> | undefined {
     type Item = { metadata?: { name?: unknown; namespace?: unknown } };
-    const items = listItems<Item>(stdout);
+    const items = listedItems<Item>(stdout);
     if (items === undefined) {
         return undefined;
     }
@@ -139,13 +140,4 @@ export function listedServiceAccounts(stdout: string): Map<string, string[]> | u
         }
     }
     return byNamespace;
-}
-
-function listItems<T>(stdout: string): T[] | undefined {
-    try {
-        const doc = JSON.parse(stdout) as { items?: unknown };
-        return Array.isArray(doc.items) ? (doc.items as T[]) : undefined;
-    } catch {
-        return undefined;
-    }
 }

@@ -4,6 +4,7 @@
  * created, so such a pod stays in ImagePullBackOff after the Secrets exist. Found in one list of
  * the cluster's pending pods; deleted on request when a controller will make them again.
  */
+import { listedItems } from "./cluster";
 import type { TenantConfig } from "./config";
 
 export interface StuckPod {
@@ -26,14 +27,8 @@ interface Pod {
  * the stack's pull Secrets, and wait on a failed pull: created before the patch.
  */
 export function stuckPods(podList: string, tenants: TenantConfig[], pullSecretNames: (t: TenantConfig) => string[]): StuckPod[] | undefined {
-    let items: Pod[];
-    try {
-        const doc = JSON.parse(podList) as { items?: unknown };
-        if (!Array.isArray(doc.items)) {
-            return undefined;
-        }
-        items = doc.items as Pod[];
-    } catch {
+    const items = listedItems<Pod>(podList);
+    if (items === undefined) {
         return undefined;
     }
     const byNamespace = new Map(tenants.map((t) => [t.namespace, t]));
