@@ -48,6 +48,14 @@ WORK="$(mktemp -d /tmp/registry-access-pipelines-XXXXXX)"
 readonly WORK REPO="${WORK}/repo"
 STARTED=()
 FAILURES=()
+# gitlab-ci-local writes every job's file variables (the clusters' kubeconfigs, with their keys) to
+# /tmp/gitlab-ci-local-file-variables-<project>-<job id> and removes only those of the jobs it ran:
+# the others' are removed here, and none may be left when the run ends.
+file_variable_dirs() { find /tmp -maxdepth 1 -name 'gitlab-ci-local-file-variables-*' | sort; }
+FILE_VARIABLES_BEFORE="$(file_variable_dirs)"
+readonly FILE_VARIABLES_BEFORE
+remove_file_variables() { comm -13 <(printf '%s\n' "${FILE_VARIABLES_BEFORE}") <(file_variable_dirs) | xargs -r rm -rf; }
+no_file_variables_left() { [[ -z "$(comm -13 <(printf '%s\n' "${FILE_VARIABLES_BEFORE}") <(file_variable_dirs))" ]]; }
 SUMMARY=()
 PIPELINE_LOGS=()
 
@@ -64,6 +72,7 @@ cleanup() {
       operator stack rm --yes --stack "${env}" >/dev/null 2>&1
     done
   fi
+  remove_file_variables
   [[ -n "${REGISTRY_HTPASSWD:-}" && -f "${REGISTRY_HTPASSWD}" ]] && sed -i '/^pipeline-/d' "${REGISTRY_HTPASSWD}"
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
@@ -112,6 +121,7 @@ run_pipeline() {
   log "pipeline ${name}: gitlab-ci-local $*"
   PIPELINE_LOGS+=("${WORK}/${name}.log")
   gcl "$@" >"${WORK}/${name}.log" 2>&1 || rc=$?
+  remove_file_variables
   local jobs
   jobs="$(grep -E '^ (PASS|FAIL|WARN) ' "${WORK}/${name}.log" | sed 's/^ */    /' || true)"
   SUMMARY+=("${name} (exit ${rc}, $(fmt_s $(($(now_ms) - t0))) s):" "${jobs:-    (no job ran)}")
@@ -306,6 +316,7 @@ for env in staging prod; do
 done
 
 check "no password or passphrase in any job's output" no_plaintext_in_logs
+check "no job's file variables (kubeconfigs) left in /tmp" no_file_variables_left
 # Without kubectl (the jobs install it), prod's two tenants make every pulumi job warn.
 check "no job lacked kubectl: no image-isolation \"cannot tell (...)\", no \"kubectl is not on PATH\"" \
   bash -c '! grep -E ": cannot tell \(|kubectl is not on PATH" "$@"' _ "${PIPELINE_LOGS[@]}"
