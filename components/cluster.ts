@@ -26,7 +26,7 @@ const NOT_RUN = "kubectl could not be run";
 
 /** What the program asks for: the only verbs and resources a Forbidden is named by. */
 const ASKED_VERBS = ["get", "list", "create"];
-const ASKED_RESOURCES = ["namespaces", "nodes", "nodes/proxy", "pods"];
+const ASKED_RESOURCES = ["namespaces", "nodes", "nodes/proxy", "pods", "serviceaccounts", "secrets", "deployments", "statefulsets", "daemonsets", "replicasets", "jobs", "cronjobs"];
 
 /**
  * Why kubectl failed, in the program's own words: its stderr may quote the kubeconfig (`stat
