@@ -40,6 +40,9 @@ readonly DEFAULT_BASIC_PORT=15000 DEFAULT_TOKEN_PORT=15001 DEFAULT_ISSUER_PORT=1
 readonly PACKAGES=(docker-registry skopeo umoci apache2-utils openssl curl busybox-static)
 readonly USERNAME=ci-pusher
 readonly IMAGE_REPO=team/hello IMAGE_TAG=1.0
+# The same image under more names, for the doctor's tenants (each its own repository) and a
+# repository the token tests make public.
+readonly MORE_REPOS=(tenant-a/app tenant-b/app public/hello)
 readonly TOKEN_SERVICE=registry-access-test
 readonly TOKEN_ISSUER_NAME=registry-access-test-issuer
 readonly PROCESSES=(basic token)
@@ -171,6 +174,12 @@ push_image() {
   run_quiet skopeo copy --insecure-policy --dest-cert-dir "${STATE_DIR}/certs.d" \
     --dest-creds "${USERNAME}:${PASSWORD}" \
     "oci:${STATE_DIR}/image/oci:${IMAGE_TAG}" "docker://127.0.0.1:${BASIC_PORT}/${IMAGE_REPO}:${IMAGE_TAG}"
+  local repo
+  for repo in "${MORE_REPOS[@]}"; do
+    run_quiet skopeo copy --insecure-policy --dest-cert-dir "${STATE_DIR}/certs.d" \
+      --dest-creds "${USERNAME}:${PASSWORD}" \
+      "oci:${STATE_DIR}/image/oci:${IMAGE_TAG}" "docker://127.0.0.1:${BASIC_PORT}/${repo}:${IMAGE_TAG}"
+  done
 }
 
 write_env() {
@@ -189,6 +198,7 @@ write_env() {
     echo "REGISTRY_USER=${USERNAME}"
     echo "REGISTRY_PASSWORD=${PASSWORD}"
     echo "REGISTRY_IMAGE=${IMAGE_REPO}:${IMAGE_TAG}"
+    echo "REGISTRY_MORE_REPOS=${MORE_REPOS[*]}"
     echo "TOKEN_ISSUER_PORT=${ISSUER_PORT}"
     echo "TOKEN_REALM=https://127.0.0.1:${ISSUER_PORT}/token"
     echo "TOKEN_ISSUER_KEY=${STATE_DIR}/pki/token-signing.key"

@@ -6,7 +6,7 @@
  * the JWT (issuer, audience, expiry, signature, signing key against its `rootcertbundle`, and the
  * `access` claim against each request) is the real CNCF Distribution 2.8 started by
  * scripts/local-registry.sh. This issuer is written for the tests: it knows a fixed user map,
- * grants every scope it is asked for, and keeps no state.
+ * grants every scope it is asked for unless given per-user access rules, and keeps no state.
  *
  * What Distribution 2.8 requires of the JWT (registry/auth/token/token.go, and checked against
  * the running registry):
@@ -41,6 +41,14 @@ export interface TokenIssuerOptions {
     service: string;
     /** username -> password. */
     users: Map<string, string>;
+    /**
+     * Repositories each user may have tokens for ("*": any). Given, a scope on another repository
+     * is left out of the token (the spec: the intersection of what is asked and allowed, possibly
+     * empty), and a user not in the map gets none. Absent: every scope asked is granted.
+     */
+    access?: Map<string, string[] | "*">;
+    /** Repositories a request without credentials gets pull tokens for; absent: such a request is refused. */
+    anonymous?: string[];
     /** Token lifetime in seconds; default 300. */
     expiresIn?: number;
 }
@@ -136,8 +144,8 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
             reply(res, 404, { errors: [{ code: "NOT_FOUND", message: "not found" }] });
             return;
         }
-        const creds = basicCredentials(req.headers.authorization);
-        if (!creds || opts.users.get(creds[0]) !== creds[1]) {
+        const creds = req.headers.authorization === undefined && opts.anonymous ? (["", ""] as [string, string]) : basicCredentials(req.headers.authorization);
+        if (!creds || (creds[0] !== "" && opts.users.get(creds[0]) !== creds[1])) {
             reply(res, 401, { errors: [{ code: "UNAUTHORIZED", message: "bad credentials" }] }, { "www-authenticate": 'Basic realm="token"' });
             return;
         }
@@ -145,8 +153,11 @@ export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenI
             reply(res, 400, { errors: [{ code: "DENIED", message: "unknown service" }] });
             return;
         }
-        // Every requested scope is granted: this issuer tests clients, not authorisation.
-        const access = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).map(parseScope).filter((a): a is Access => a !== undefined);
+        const asked = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).map(parseScope).filter((a): a is Access => a !== undefined);
+        const allowed = creds[0] === "" ? opts.anonymous : opts.access && (opts.access.get(creds[0]) ?? []);
+        const access = asked
+            .filter((a) => allowed === undefined || allowed === "*" || allowed.includes(a.name))
+            .map((a) => (creds[0] === "" ? { ...a, actions: a.actions.filter((x) => x === "pull") } : a));
         const token = mint(creds[0], access);
         issuer.issued++;
         reply(res, 200, { token, access_token: token, expires_in: expiresIn, issued_at: new Date().toISOString() });
