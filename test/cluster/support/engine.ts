@@ -54,7 +54,7 @@ export class TestStack {
         const env = { ...ENV, ...backend, ...extra };
         const stack = await LocalWorkspace.createStack({ stackName: name, workDir }, { secretsProvider: "passphrase", envVars: env });
         const s = new TestStack(stack, workDir, env);
-        await s.setConfig(config);
+        await s.setConfig(config, { fresh: true });
         return s;
     }
 
@@ -63,8 +63,9 @@ export class TestStack {
     }
 
     /** Replaces the stack's config, leaf by leaf as `pulumi config set --path` writes it. */
-    async setConfig(config: Record<string, unknown>): Promise<void> {
-        const old = Object.keys(await this.stack.getAllConfig());
+    async setConfig(config: Record<string, unknown>, { fresh = false } = {}): Promise<void> {
+        // A new stack has no config to remove (and reading it decrypts nothing but costs a CLI run).
+        const old = fresh ? [] : Object.keys(await this.stack.getAllConfig());
         if (old.length > 0) {
             await this.stack.removeAllConfig(old);
         }

@@ -48,7 +48,8 @@ export async function runImageJob(ns: string, image: string, { serviceAccountNam
                 items: { status: { containerStatuses?: { state: { waiting?: { reason: string } } }[] } }[];
             };
             const waiting = pods.items[0]?.status.containerStatuses?.[0]?.state.waiting?.reason;
-            return waiting === "ImagePullBackOff" ? ("pull-failed" as const) : undefined;
+            // The first failed pull: the back-off that follows adds 10-15 s and tells nothing more.
+            return waiting === "ErrImagePull" || waiting === "ImagePullBackOff" ? ("pull-failed" as const) : undefined;
         },
         // A new namespace's first pod may wait for the Job controller's retry backoff.
         240000,
@@ -59,11 +60,15 @@ export async function runImageJob(ns: string, image: string, { serviceAccountNam
     });
     const seconds = (Date.now() - start) / 1000;
     const pod = (await kubectl(["get", "pods", "-n", ns, "-l", `job-name=${name}`, "-o", "jsonpath={.items[0].metadata.name}"])).trim();
-    const events = (
-        JSON.parse(await kubectl(["get", "events", "-n", ns, "--field-selector", `involvedObject.name=${pod}`, "-o", "json"])) as {
-            items: { type: string; reason: string; message: string }[];
-        }
-    ).items.map(({ type, reason, message }) => ({ type, reason, message }));
+    const podEvents = async () =>
+        (
+            JSON.parse(await kubectl(["get", "events", "-n", ns, "--field-selector", `involvedObject.name=${pod}`, "-o", "json"])) as {
+                items: { type: string; reason: string; message: string }[];
+            }
+        ).items.map(({ type, reason, message }) => ({ type, reason, message }));
+    // A failed pull's event (with the registry's answer) may be recorded just after the status.
+    const events =
+        outcome === "succeeded" ? await podEvents() : await eventually("the failed pull's event", async () => ((await podEvents()).some((e) => /Failed to pull image/.test(e.message)) ? podEvents() : undefined));
     const log = outcome === "succeeded" ? await kubectl(["logs", "-n", ns, pod]) : "";
     return { outcome, log, events, seconds };
 }
