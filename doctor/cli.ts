@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse } from "yaml";
 import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "../components/cluster";
-import { ConfigError, formatProblems } from "../components/config";
+import { ConfigError, ENCRYPTED_PLACEHOLDER, formatProblems, type StackConfig } from "../components/config";
 import { listedNamespaces, selectNamespaces } from "../components/namespaceSelection";
 import { stackConfigOf } from "../check/stackFile";
 import { DoctorError, diagnose, exitCode, type Scope, table } from "./doctor";
@@ -117,8 +117,7 @@ function providerSettings(stack: string, config: Record<string, unknown>): { kub
 }
 
 /** The stack's namespaces: those it names, and those its selectors match now. */
-async function stackScopes(stack: string, kubectl: Kubectl, text: string): Promise<Scope[]> {
-    const config = stackConfigOf(text);
+async function stackScopes(stack: string, kubectl: Kubectl, config: StackConfig): Promise<Scope[]> {
     let namespaces: ReturnType<typeof listedNamespaces> = [];
     if (config.selected.length > 0) {
         const r = await kubectl(["get", "namespaces", "-o", "json"]);
@@ -142,6 +141,7 @@ async function main(argv: string[]): Promise<number> {
     const args = parseArgs(argv);
     let kubectl: Kubectl;
     let scopes: Scope[];
+    let stackCa: string | undefined;
     if (args.stack !== undefined) {
         const file = path.join(stacksDir(), `Pulumi.${args.stack}.yaml`);
         if (!existsSync(file)) {
@@ -150,12 +150,15 @@ async function main(argv: string[]): Promise<number> {
         const text = readFileSync(file, "utf8");
         const settings = providerSettings(args.stack, ((parse(text) ?? {}) as { config?: Record<string, unknown> }).config ?? {});
         kubectl = askingOnce(clusterKubectl({ ...settings, ...(args.context ? { context: args.context } : {}) }));
-        scopes = await stackScopes(args.stack, kubectl, text);
+        const config = stackConfigOf(text);
+        scopes = await stackScopes(args.stack, kubectl, config);
+        // The registries' private CA, as the stack's verifyCredentials trusts it (a secret one stays unread).
+        stackCa = config.caBundle !== undefined && config.caBundle !== ENCRYPTED_PLACEHOLDER ? config.caBundle : undefined;
     } else {
         kubectl = askingOnce(clusterKubectl({ context: args.context }));
         scopes = args.namespaces.map((namespace) => ({ namespace, tenant: namespace }));
     }
-    const caBundle = args.caFile === undefined ? undefined : readFileSync(args.caFile, "utf8");
+    const caBundle = [stackCa, args.caFile === undefined ? undefined : readFileSync(args.caFile, "utf8")].filter((c) => c !== undefined).join("\n") || undefined;
     const started = Date.now();
     const report = await diagnose(kubectl, scopes, { crossTenant: args.crossTenant, probe: { caBundle, endpoints: args.endpoints, timeoutMs: args.timeoutMs } });
     const seconds = (Date.now() - started) / 1000;

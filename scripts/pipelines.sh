@@ -7,7 +7,7 @@
 #                  its own pulls the private image in each namespace
 #   merge request  test, previews of the three stacks on a branch that changes dev's labels:
 #                  dev's preview shows the change; the cluster and the bucket are untouched
-#   schedule       the drift job passes; after `kubectl patch serviceaccount` (staging) and an
+#   schedule       the drift and doctor jobs pass; after `kubectl patch serviceaccount` (staging) and an
 #                  edited Secret (prod) it fails naming each; after the documented repair
 #                  (`pulumi up --refresh`, patchForce for the taken list) its command passes
 # The repository is cloned to a temp dir whose stacks dev, staging and prod are the shipped ones
@@ -279,6 +279,8 @@ git -C "${REPO}" checkout -q main
 # ---------------------------------------------------------------- schedule: drift
 
 run_pipeline "schedule, no drift" pass --variable CI_PIPELINE_SOURCE=schedule
+check "doctor: each stack's doctor job ran and passed" \
+  bash -c "for env in ${ENVS[*]}; do grep -qE \"^ PASS .*doctor: \\[\$env\" '${WORK}/schedule, no drift.log' || exit 1; done"
 # The seed's command, run by hand after the last up, and a Secret edited in place.
 kubectl patch serviceaccount default -n xnat-jobs-staging -p '{"imagePullSecrets":[{"name":"regcred"}]}' >/dev/null
 prod_secret="$(kubectl get serviceaccount default -n xnat-jobs -o jsonpath='{.imagePullSecrets[0].name}')"

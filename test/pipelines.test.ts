@@ -303,6 +303,16 @@ describe("GitHub Actions deploy workflow", () => {
         assert.ok(![...scheduled].some((j) => onPr.has(j) || onMain.has(j)), "a drift job also runs on pull requests or main");
     });
 
+    it("runs the doctor on every stack on a schedule only", () => {
+        assert.ok(githubJobsFor(wf, "schedule").has("doctor") && !onPr.has("doctor") && !onMain.has("doctor"), "the doctor job is not scheduled only");
+        const job = jobs.doctor;
+        const step = arr(job.steps).map(obj).find((s) => /npm run doctor -- --stack "\$STACK"/.test(str(s.run) ?? ""));
+        assert.ok(step, "no npm run doctor step");
+        assert.equal(str(obj(step.env).STACK), "${{ matrix.stack }}");
+        const stacks = matrixRows("${{ matrix.stack }}", job).rows.map((r) => String(r.stack));
+        assert.deepEqual(stacks.map(stackBaseName).sort(), [...STACKS.keys()].sort());
+    });
+
     it("runs up on main for dev, then staging, then prod", () => {
         const ups = runs.filter((r) => (r.command === "up" || r.command === "update") && onMain.has(r.job));
         for (const r of ups) assertStackExists(r.stack, `${GITHUB_WORKFLOW} job ${r.job}`);
@@ -525,6 +535,17 @@ describe("GitLab CI pipeline", () => {
             assert.equal(gitlabRuleFor(r.instance.resolved, "main"), undefined, `${r.job} also runs on main`);
         }
         assert.equal(gitlabRuleFor(gitlabResolve(ci, "test"), "schedule"), undefined, "the scheduled pipeline repeats the tests");
+    });
+
+    it("runs the doctor on every stack in scheduled pipelines only", () => {
+        const doctors = gitlabInstances(ci).filter((i) => i.job === "doctor");
+        const stacks = doctors.map((i) => {
+            assert.ok(gitlabRuleFor(i.resolved, "schedule") && !gitlabRuleFor(i.resolved, "mr") && !gitlabRuleFor(i.resolved, "main"), "the doctor job is not scheduled only");
+            const line = i.commands.find((c) => /\bnpm run doctor -- --stack\b/.test(c));
+            assert.ok(line, "no npm run doctor line");
+            return substitute(/--stack\s+"?([^\s"]+)"?/.exec(line)![1], i.variables);
+        });
+        assert.deepEqual(stacks.map(stackBaseName).sort(), [...STACKS.keys()].sort());
     });
 
     it("runs up on main for dev, then staging, then prod", () => {
