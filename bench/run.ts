@@ -7,6 +7,7 @@
  *   npm run bench -- --quick      N = 10 only, 1 run each, no `npm test` (for CI: keeps it running)
  *   options: --runs K, --startup-runs K, --npm-test-runs K
  *   npm run bench -- engine ...   the real engine on a real API server instead (bench/engine.ts)
+ *   npm run bench -- doctor ...   npm run doctor on 300 namespaces x 3 workloads (bench/doctor.ts)
  *
  * Every measured run is a fresh process (Pulumi's runtime state is process-global), one at a
  * time so that runs do not compete for cores. Prints Markdown tables and the targets' verdicts.
@@ -267,14 +268,14 @@ function main(): void {
     }
 }
 
-// `npm run bench -- engine ...`: the real engine on a real API server (bench/engine.ts).
-if (process.argv[2] === "engine") {
-    require("./engine")
-        .main(process.argv.slice(3))
-        .catch((err: unknown) => {
-            process.stderr.write(`bench engine failed: ${err instanceof Error ? err.message : String(err)}\n`);
-            process.exitCode = 1;
-        });
+// `npm run bench -- engine ...`: the real engine on a real API server (bench/engine.ts);
+// `npm run bench -- doctor ...`: npm run doctor on many namespaces (bench/doctor.ts).
+if (process.argv[2] === "engine" || process.argv[2] === "doctor") {
+    const which = process.argv[2];
+    (require(`./${which}`) as { main(argv: string[]): Promise<void> }).main(process.argv.slice(3)).catch((err: unknown) => {
+        process.stderr.write(`bench ${which} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 1;
+    });
 } else {
     main();
 }

@@ -21,6 +21,8 @@ import { suiteNamespaces } from "./support/names";
 import { loadRegistryEnv, type RegistryEnv } from "./support/registryEnv";
 
 const CLI = path.resolve(__dirname, "../../doctor/cli.js");
+/** scripts/crane.sh's binary (test-cluster.sh sets CRANE). */
+const CRANE = process.env.CRANE ?? "crane";
 const TENANT_A = { user: "tenant-a", password: `a-${randomBytes(8).toString("hex")}` };
 const TENANT_B = { user: "tenant-b", password: `b-${randomBytes(8).toString("hex")}` };
 const WRONG = "not-the-password-77c1";
@@ -102,8 +104,46 @@ describe("npm run doctor, held to what the kubelet does", function () {
             ),
         );
 
-    const secret = (ns: string, name: string, server: string, username: string, password: string) =>
-        kubectl(["create", "secret", "docker-registry", name, "-n", ns, "--docker-server", server, "--docker-username", username, "--docker-password", password]);
+    /** Every credential the test put in a Secret, to give crane the one the doctor names. */
+    const passwords = new Map<string, string>();
+    const secret = (ns: string, name: string, server: string, username: string, password: string) => {
+        passwords.set(`${ns} ${server} ${username}`, password);
+        return kubectl(["create", "secret", "docker-registry", name, "-n", ns, "--docker-server", server, "--docker-username", username, "--docker-password", password]);
+    };
+
+    /**
+     * crane's answer for the image with the credential the doctor says decided (none: anonymous),
+     * as a docker config keyed by the registry's host: a second client, asking the same manifest.
+     */
+    async function craneOutcome(f: Finding): Promise<string> {
+        const host = f.image.split("/")[0];
+        const password = f.credential && passwords.get(`${f.namespace} ${f.credential.key} ${f.credential.username}`);
+        assert.ok(!f.credential || password !== undefined, `no password for ${f.credential?.key} ${f.credential?.username}`);
+        const dir = await mkdtemp(path.join(work, "crane-"));
+        const auths = f.credential ? { [host]: { auth: Buffer.from(`${f.credential.username}:${password}`).toString("base64") } } : {};
+        await writeFile(path.join(dir, "config.json"), JSON.stringify({ auths }), { mode: 0o600 });
+        const result = await new Promise<{ ok: boolean; stderr: string }>((resolve) =>
+            execFile(CRANE, ["manifest", f.image], { env: { PATH: process.env.PATH, DOCKER_CONFIG: dir, SSL_CERT_FILE: env.REGISTRY_CA, HOME: dir } }, (err, _stdout, stderr) =>
+                resolve({ ok: !err, stderr }),
+            ),
+        );
+        await rm(dir, { recursive: true, force: true });
+        if (result.ok) {
+            return "pulls";
+        }
+        // On the Bearer registry a wrong password is refused by the token service (crane names its
+        // URL); a 401 from the registry to a token it issued means the token lacks the repository.
+        if (/UNAUTHORIZED|401/.test(result.stderr)) {
+            return host === env.REGISTRY_TOKEN_HOST && f.credential && !/\/token\?/.test(result.stderr) ? "denied" : "refused";
+        }
+        if (/DENIED|403/.test(result.stderr)) {
+            return "denied";
+        }
+        if (/MANIFEST_UNKNOWN|NAME_UNKNOWN|404/.test(result.stderr)) {
+            return "not-found";
+        }
+        return `unclassified: ${result.stderr.split("\n")[0].slice(0, 160)}`;
+    }
 
     const pod = (ns: string, name: string, image: string, spec: Record<string, unknown> = {}) =>
         kubectl(
@@ -240,10 +280,12 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 });
             }
             const kubelet = await kubeletOutcome(env, f.namespace, podName);
-            rows.push(`${f.workload.padEnd(24)} ${`${f.verdict}${f.pulls ? " (pulls)" : ""}`.padEnd(24)} ${kubelet.outcome}`);
+            const crane = await craneOutcome(f);
+            rows.push(`${f.workload.padEnd(24)} ${`${f.verdict}${f.pulls ? " (pulls)" : ""}`.padEnd(24)} ${kubelet.outcome.padEnd(10)} ${crane}`);
             assert.equal(kubelet.outcome, expectedOutcome(f), `${f.namespace}/${f.workload}: the doctor said ${f.verdict}, the kubelet: ${kubelet.event}`);
+            assert.equal(crane, expectedOutcome(f), `${f.namespace}/${f.workload}: the doctor said ${f.verdict}, crane: ${crane}`);
         }
-        process.stdout.write(`      case / doctor's verdict / kubelet:\n${rows.map((r) => `        ${r}`).join("\n")}\n`);
+        process.stdout.write(`      case / doctor's verdict / kubelet / crane:\n${rows.map((r) => `        ${r}`).join("\n")}\n`);
 
         // The same run for people: the table, and nothing of any credential.
         const table = await doctor(["--namespace", [a, b, c].join(","), "--cross-tenant"]);
