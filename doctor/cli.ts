@@ -10,13 +10,16 @@ import { parse } from "yaml";
 import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "../components/cluster";
 import { ConfigError, ENCRYPTED_PLACEHOLDER, formatProblems, type StackConfig } from "../components/config";
 import { listedNamespaces, selectNamespaces } from "../components/namespaceSelection";
-import { stackConfigOf } from "../check/stackFile";
+import { stackConfigOf, yamlMessage } from "../check/stackFile";
+import { readStackFile } from "../check/stackReading";
 import { DoctorError, diagnose, exitCode, type Scope, table } from "./doctor";
 
 const USAGE = `usage: npm run doctor -- (--stack STACK | --namespace NS ...) [--context CONTEXT] [--cross-tenant] [--json]
        [--ca-file PEM] [--endpoint HOST=URL ...] [--timeout MS]`;
 
 class UsageError extends Error {}
+
+const object = (v: unknown): Record<string, unknown> => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
 
 export interface Args {
     stack?: string;
@@ -69,8 +72,9 @@ export function parseArgs(argv: string[]): Args {
             }
             case "--timeout": {
                 const ms = Number(value());
-                if (!Number.isSafeInteger(ms) || ms <= 0) {
-                    throw new UsageError("--timeout takes milliseconds, a positive whole number");
+                // Node's timers hold at most 2^31 - 1 ms.
+                if (!Number.isSafeInteger(ms) || ms <= 0 || ms > 2_147_483_647) {
+                    throw new UsageError("--timeout takes milliseconds, a whole number from 1 to 2147483647");
                 }
                 args.timeoutMs = ms;
                 break;
@@ -108,7 +112,8 @@ function providerSettings(stack: string, config: Record<string, unknown>): { kub
     let kubeconfig = plain("kubernetes:kubeconfig");
     if (kubeconfig === undefined && typeof config["kubernetes:kubeconfig"] === "object" && config["kubernetes:kubeconfig"] !== null) {
         try {
-            kubeconfig = execFileSync("pulumi", ["config", "get", "kubernetes:kubeconfig", "--stack", stack], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+            // The CLI prints the value and a newline.
+            kubeconfig = execFileSync("pulumi", ["config", "get", "kubernetes:kubeconfig", "--stack", stack], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).replace(/\n$/, "");
         } catch {
             throw new DoctorError(`cannot decrypt kubernetes:kubeconfig of stack ${stack} (pulumi config get failed: log in to its backend and give its passphrase or secrets provider)`);
         }
@@ -148,7 +153,12 @@ async function main(argv: string[]): Promise<number> {
             throw new UsageError(`no stack file ${path.relative(process.cwd(), file)}`);
         }
         const text = readFileSync(file, "utf8");
-        const settings = providerSettings(args.stack, ((parse(text) ?? {}) as { config?: Record<string, unknown> }).config ?? {});
+        // Read as npm run check reads it: a YAML error is told without quoting the file.
+        const reading = readStackFile(text);
+        if (reading.errors.length > 0) {
+            throw new DoctorError(`${path.relative(process.cwd(), file)} cannot be read: ${yamlMessage(reading.errors[0])} (npm run check -- ${args.stack} shows where)`);
+        }
+        const settings = providerSettings(args.stack, object(object(reading.doc.toJS()).config));
         kubectl = askingOnce(clusterKubectl({ ...settings, ...(args.context ? { context: args.context } : {}) }));
         const config = stackConfigOf(text);
         scopes = await stackScopes(args.stack, kubectl, config);
@@ -158,7 +168,13 @@ async function main(argv: string[]): Promise<number> {
         kubectl = askingOnce(clusterKubectl({ context: args.context }));
         scopes = args.namespaces.map((namespace) => ({ namespace, tenant: namespace }));
     }
-    const caBundle = [stackCa, args.caFile === undefined ? undefined : readFileSync(args.caFile, "utf8")].filter((c) => c !== undefined).join("\n") || undefined;
+    let caFile: string | undefined;
+    try {
+        caFile = args.caFile === undefined ? undefined : readFileSync(args.caFile, "utf8");
+    } catch {
+        throw new UsageError(`cannot read --ca-file ${args.caFile}`);
+    }
+    const caBundle = [stackCa, caFile].filter((c) => c !== undefined).join("\n") || undefined;
     const started = Date.now();
     const report = await diagnose(kubectl, scopes, { crossTenant: args.crossTenant, probe: { caBundle, endpoints: args.endpoints, timeoutMs: args.timeoutMs } });
     const seconds = (Date.now() - started) / 1000;
@@ -180,7 +196,8 @@ if (require.main === module) {
             } else if (err instanceof DoctorError || err instanceof ConfigError) {
                 process.stderr.write(`doctor: ${err.message}\n`);
             } else {
-                throw err;
+                // Not its message: an unforeseen error may quote what it was reading.
+                process.stderr.write(`doctor: stopped on an unexpected ${err instanceof Error ? err.name : "error"}; nothing was checked\n`);
             }
             process.exitCode = 2;
         },

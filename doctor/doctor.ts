@@ -5,9 +5,9 @@
  * several namespaces, per namespace when that is forbidden), then the registry probe.
  */
 import { type Kubectl, kubectlFailure } from "../components/cluster";
-import { type Credential, credentialsFor, PullSecretError } from "./credentialMatch";
+import { type Credential, credentialsFor, keyringKey, parseImage, PullSecretError, readDockerConfigJson } from "./credentialMatch";
 import { type CredentialRef, type ProbeOptions, RegistryProber, type VerdictKind } from "./registryProbe";
-import { dockerConfigs, WORKLOAD_KINDS, type WorkloadImage, workloadImages } from "./workloads";
+import { dockerConfigs, namespacesWithAccounts, PULL_SECRET_TYPES, WORKLOAD_KINDS, type WorkloadImage, workloadImages } from "./workloads";
 
 /** A namespace to look at, and the tenant it belongs to (a stack tenant; a selector's namespaces are one). */
 export interface Scope {
@@ -49,7 +49,7 @@ export interface DoctorReport {
 export class DoctorError extends Error {}
 
 /** A finding is a failure when the pull would fail, or a pod lacks what its account lists now. */
-export const failed = (f: Finding): boolean => !f.pulls || f.missingFromPod.length > 0;
+export const failed = (f: Finding): boolean => !f.pulls || f.missingFromPod.length > 0 || f.accountMissing === true;
 
 async function list(kubectl: Kubectl, what: string, args: string[], namespaces: string[]): Promise<string[]> {
     const asked = async (scope: string[]): Promise<string> => {
@@ -59,7 +59,9 @@ async function list(kubectl: Kubectl, what: string, args: string[], namespaces: 
         }
         return r.stdout;
     };
-    if (namespaces.length > 1) {
+    // Cluster-wide only for many namespaces: a few are asked one by one, so that a large cluster's
+    // other namespaces are never read.
+    if (namespaces.length > PER_NAMESPACE_UP_TO) {
         const all = await asked(["-A"]).catch(() => undefined);
         if (all !== undefined) {
             return [all];
@@ -73,18 +75,25 @@ async function list(kubectl: Kubectl, what: string, args: string[], namespaces: 
 }
 
 const LISTED = (what: string) => new DoctorError(`kubectl's answer for ${what} was not a list`);
+const PER_NAMESPACE_UP_TO = 10;
 
 /** The doctor's look at `scopes`, with `kubectl` for the cluster and `probe` for the registries. */
 export async function diagnose(kubectl: Kubectl, scopes: Scope[], { crossTenant = false, probe = {} }: { crossTenant?: boolean; probe?: ProbeOptions } = {}): Promise<DoctorReport> {
     const namespaces = [...new Set(scopes.map((s) => s.namespace))].sort();
     const wanted = new Set(namespaces);
-    const [workloadLists, secretLists] = await Promise.all([
+    const [workloadLists, ...secretLists] = await Promise.all([
         list(kubectl, "workloads", ["get", WORKLOAD_KINDS.join(",")], namespaces),
-        list(kubectl, "pull Secrets", ["get", "secrets", "--field-selector", "type=kubernetes.io/dockerconfigjson"], namespaces),
+        ...Object.keys(PULL_SECRET_TYPES).map((type) => list(kubectl, "pull Secrets", ["get", "secrets", "--field-selector", `type=${type}`], namespaces)),
     ]);
+    // Every namespace has a `default` ServiceAccount: one without any does not exist (a typo).
+    const existing = new Set(workloadLists.flatMap((l) => [...namespacesWithAccounts(l)]));
+    const absent = namespaces.filter((ns) => !existing.has(ns));
+    if (absent.length > 0) {
+        throw new DoctorError(`no namespace ${absent.join(", ")} (it has no ServiceAccount): check the name`);
+    }
     const images = workloadLists.flatMap((l) => workloadImages(l) ?? (() => { throw LISTED("workloads"); })()).filter((w) => wanted.has(w.namespace));
     const configs = new Map<string, string>();
-    for (const l of secretLists) {
+    for (const l of secretLists.flat()) {
         for (const [k, v] of dockerConfigs(l) ?? (() => { throw LISTED("pull Secrets"); })()) {
             configs.set(k, v);
         }
@@ -101,7 +110,11 @@ async function examine(prober: RegistryProber, w: WorkloadImage, configs: Map<st
     const present = w.pullSecrets.filter((s) => configs.has(`${w.namespace}/${s}`));
     const held = present.map((s) => configs.get(`${w.namespace}/${s}`)!);
     const notes = [
-        ...(absentSecrets.length > 0 ? [`pull Secret ${absentSecrets.join(", ")} is not in the namespace (or not of type kubernetes.io/dockerconfigjson): the kubelet pulls without it`] : []),
+        ...(w.accountMissing ? [`ServiceAccount ${w.serviceAccount} does not exist, so no pod of ${w.workload} can be made (fix: create it, or add it to the stack's serviceAccounts)`] : []),
+        ...(w.pullSecrets.length === 0 && !w.accountMissing && w.missingFromPod.length === 0
+            ? [`${w.workload.startsWith("Pod/") ? "the pod" : `ServiceAccount ${w.serviceAccount}`} lists no pull Secret (fix: add ${w.serviceAccount} to the stack's serviceAccounts, or give the ${w.workload.startsWith("Pod/") ? "pod" : "template"} imagePullSecrets)`]
+            : []),
+        ...(absentSecrets.length > 0 ? [`pull Secret ${absentSecrets.join(", ")} is not in the namespace (or not a docker config Secret): the kubelet pulls without it`] : []),
         ...(w.missingFromPod.length > 0
             ? [`made before ${w.serviceAccount} listed ${w.missingFromPod.join(", ")}: delete the pod${w.madeBy ? ` so that ${w.madeBy} makes it again` : " and create it again"}`]
             : []),
@@ -121,63 +134,69 @@ async function examine(prober: RegistryProber, w: WorkloadImage, configs: Map<st
 }
 
 /**
- * Each tenant's credentials (every pull Secret in its namespaces), as the kubelet would match them,
- * on the images of the other tenants that do not pull anonymously: any that pulls is a leak.
+ * Each tenant's credentials (every entry of every pull Secret in its namespaces), tried on the
+ * repositories only other tenants' workloads use that do not pull anonymously: any that pulls is
+ * a leak. A credential is tried on every repository of its registry, whatever path its key names:
+ * whoever can read the Secret can use the password anywhere. One the repository's own tenants hold
+ * too (a shared registry account) is not a leak.
  */
 async function crossTenantLeaks(prober: RegistryProber, scopes: Scope[], findings: Finding[], configs: Map<string, string>): Promise<Leak[]> {
     const tenantOf = new Map(scopes.map((s) => [s.namespace, s.tenant]));
-    const held = new Map<string, { namespace: string; config: string }[]>();
+    // In memory only: which tenant holds which (registry, user, password).
+    const identity = (host: string, c: { username: string; password: string }) => JSON.stringify([host, c.username, c.password]);
+    const held: { tenant: string; namespace: string; host: string; credential: Credential }[] = [];
     for (const [key, config] of configs) {
         const namespace = key.slice(0, key.indexOf("/"));
         const tenant = tenantOf.get(namespace);
-        if (tenant !== undefined) {
-            held.set(tenant, [...(held.get(tenant) ?? []), { namespace, config }]);
+        let entries: ReturnType<typeof readDockerConfigJson> = [];
+        try {
+            entries = tenant === undefined ? [] : readDockerConfigJson(config);
+        } catch {
+            // An unreadable Secret: its finding already says so.
+        }
+        for (const [loc, entry] of entries) {
+            const host = keyringKey(loc)?.split("/")[0];
+            if (tenant !== undefined && host) {
+                held.push({ tenant, namespace, host, credential: { key: loc, indexKey: host, ...entry, secretIndex: 0 } });
+            }
         }
     }
-    // An image a tenant's own workloads use is its own, whoever else uses it too.
-    const usedBy = new Map<string, Set<string>>();
-    for (const f of findings) {
-        usedBy.set(f.image, (usedBy.get(f.image) ?? new Set()).add(tenantOf.get(f.namespace)!));
+    const holders = new Map<string, Set<string>>();
+    for (const h of held) {
+        holders.set(identity(h.host, h.credential), (holders.get(identity(h.host, h.credential)) ?? new Set()).add(h.tenant));
     }
-    const privateImages = new Map<string, Finding>();
+    // Each repository (registry/repository), the tenants whose workloads use it, and one image of it.
+    const repositories = new Map<string, { registry: string; image: string; namespace: string; tenants: Set<string> }>();
     for (const f of findings) {
-        if (f.verdict !== "invalid-image" && !privateImages.has(f.image)) {
-            privateImages.set(f.image, f);
+        let name: ReturnType<typeof parseImage>;
+        try {
+            name = parseImage(f.image);
+        } catch {
+            continue;
         }
+        const repo = repositories.get(name.name) ?? { registry: name.registry, image: f.image, namespace: f.namespace, tenants: new Set<string>() };
+        repositories.set(name.name, repo.tenants.add(tenantOf.get(f.namespace)!) && repo);
     }
-    const anonymous = await Promise.all([...privateImages.keys()].map(async (image) => [image, (await prober.verdict(image, [])).pulls] as const));
-    for (const [image, pulls] of anonymous) {
-        if (pulls) {
-            privateImages.delete(image);
+    const publicRepos = await Promise.all([...repositories].map(async ([name, r]) => ((await prober.verdict(r.image, [])).pulls ? name : undefined)));
+    for (const name of publicRepos) {
+        if (name !== undefined) {
+            repositories.delete(name);
         }
     }
     const leaks: Leak[] = [];
-    await Promise.all(
-        [...held].flatMap(([tenant, secrets]) =>
-            findings
-                .filter((f) => privateImages.has(f.image) && !usedBy.get(f.image)!.has(tenant))
-                .filter((f, i, all) => all.findIndex((g) => g.image === f.image) === i)
-                .flatMap((f) =>
-                    secrets.map(async ({ namespace, config }) => {
-                        let credentials: Credential[];
-                        try {
-                            credentials = credentialsFor(f.image, [config]);
-                        } catch {
-                            return;
-                        }
-                        if (credentials.length === 0) {
-                            return;
-                        }
-                        const v = await prober.verdict(f.image, credentials);
-                        if (v.pulls && v.decisive?.credential) {
-                            leaks.push({ tenant, namespace, credential: v.decisive.credential, image: f.image, imageTenant: tenantOf.get(f.namespace)!, imageNamespace: f.namespace });
-                        }
-                    }),
-                ),
-        ),
+    const tried = held.flatMap((h) =>
+        [...repositories.values()]
+            .filter((r) => r.registry === h.host && !r.tenants.has(h.tenant) && ![...r.tenants].some((t) => holders.get(identity(h.host, h.credential))!.has(t)))
+            .map(async (r) => {
+                const v = await prober.verdict(r.image, [h.credential]);
+                if (v.pulls && v.decisive?.credential) {
+                    leaks.push({ tenant: h.tenant, namespace: h.namespace, credential: v.decisive.credential, image: r.image, imageTenant: [...r.tenants].sort()[0], imageNamespace: r.namespace });
+                }
+            }),
     );
-    const order = (l: Leak) => `${l.tenant}\0${l.namespace}\0${l.image}\0${l.credential.key}`;
-    return leaks.sort((a, b) => (order(a) < order(b) ? -1 : 1));
+    await Promise.all(tried);
+    const order = (l: Leak) => `${l.tenant}\0${l.namespace}\0${l.image}\0${l.credential.key}\0${l.credential.username}`;
+    return leaks.sort((a, b) => (order(a) < order(b) ? -1 : 1)).filter((l, i, all) => i === 0 || order(all[i - 1]) !== order(l));
 }
 
 /** Namespaces with the most failures first, then by name; in each, failures first, then by workload. */

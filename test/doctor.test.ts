@@ -119,9 +119,15 @@ describe("doctor: verdicts, leaks and output against a local registry", () => {
     before(async () => (reg = await registry()));
     after(() => reg.close());
 
+    /** kubectl's answers from these objects: `-n` narrows to a namespace, a type field selector to that type. */
     const cluster = (workloads: object[], secrets: object[], calls: string[][] = []): Kubectl => async (args) => {
         calls.push(args);
-        return { code: 0, stderr: "", stdout: args[1] === "secrets" ? listOf(...secrets) : listOf(...workloads) };
+        const ns = args.includes("-n") ? args[args.indexOf("-n") + 1] : undefined;
+        const type = /^type=(.+)$/.exec(args[args.indexOf("--field-selector") + 1] ?? "")?.[1];
+        const items = (args[1] === "secrets" ? secrets : workloads).filter(
+            (o) => (ns === undefined || (o as { metadata: { namespace: string } }).metadata.namespace === ns) && (type === undefined || (o as { type?: string }).type === type),
+        );
+        return { code: 0, stderr: "", stdout: listOf(...items) };
     };
     const scopes = [
         { namespace: "a", tenant: "a" },
@@ -147,12 +153,16 @@ describe("doctor: verdicts, leaks and output against a local registry", () => {
     it("gives each image the kubelet's verdict, worst namespace first, one list call per kind", async () => {
         const calls: string[][] = [];
         const report = await run(false, calls);
+        // A few namespaces are asked one by one: one list of the workloads and one per pull Secret type each.
         assert.deepEqual(
-            calls.map((c) => c.slice(0, 2).concat(c.includes("-A") ? ["-A"] : [])),
-            [
-                ["get", "pods,deployments.apps,statefulsets.apps,daemonsets.apps,jobs.batch,cronjobs.batch,replicasets.apps,serviceaccounts", "-A"],
-                ["get", "secrets", "-A"],
-            ],
+            calls.map((c) => [c[1], c[c.indexOf("-n") + 1], c.includes("--field-selector") ? c[c.indexOf("--field-selector") + 1] : ""].join(" ")).sort(),
+            ["a", "b", "c"]
+                .flatMap((ns) => [
+                    `pods,deployments.apps,statefulsets.apps,daemonsets.apps,jobs.batch,cronjobs.batch,replicasets.apps,serviceaccounts ${ns} `,
+                    `secrets ${ns} type=kubernetes.io/dockerconfigjson`,
+                    `secrets ${ns} type=kubernetes.io/dockercfg`,
+                ])
+                .sort(),
         );
         const seen = report.findings.map((f) => `${f.namespace} ${f.workload} ${f.verdict} ${f.pulls}`);
         assert.deepEqual(seen, [
@@ -192,16 +202,89 @@ describe("doctor: verdicts, leaks and output against a local registry", () => {
         }
     });
 
-    it("falls back to one list per namespace when listing all namespaces is forbidden, and stops when that is too", async () => {
+    it("asks cluster-wide for more than ten namespaces, one by one when that is forbidden, and stops when that is too", async () => {
+        const many = Array.from({ length: 11 }, (_, i) => ({ namespace: `n${i}`, tenant: `n${i}` }));
         const calls: string[][] = [];
         const forbidden: Kubectl = async (args) => {
             calls.push(args);
-            return args.includes("-A") || args.includes("c")
+            return args.includes("-A") || args.includes("n7")
                 ? { code: 1, stdout: "", stderr: 'Error from server (Forbidden): secrets is forbidden: User "u" cannot list resource "secrets"' }
-                : { code: 0, stderr: "", stdout: listOf() };
+                : { code: 0, stderr: "", stdout: listOf(account(args[args.indexOf("-n") + 1], "default", [])) };
         };
-        await assert.rejects(diagnose(forbidden, scopes), /cannot list (workloads|pull Secrets) in c \(forbidden: may not list secrets\)/);
-        assert.ok(calls.some((c) => c.includes("-n") && c.includes("a")));
+        await assert.rejects(diagnose(forbidden, many), /cannot list (workloads|pull Secrets) in n7 \(forbidden: may not list secrets\)/);
+        assert.ok(calls.some((c) => c.includes("-A")) && calls.some((c) => c.includes("-n") && c.includes("n0")));
+    });
+
+    it("stops naming a namespace that does not exist (no ServiceAccount in it)", async () => {
+        await assert.rejects(diagnose(cluster(workloads, secrets), [...scopes, { namespace: "typo", tenant: "typo" }]), /no namespace typo \(it has no ServiceAccount\): check the name/);
+    });
+
+    it("--cross-tenant: a shared account is no leak, nor another tag of a repository the tenant uses; a key's path does not hide a leak", async () => {
+        const shared = [
+            account("a", "default", ["regcred"]),
+            account("b", "default", ["regcred"]),
+            account("c", "default", ["regcred"]),
+            deployment("a", "web", `${HOST}/a/app:1.0`),
+            deployment("b", "web", `${HOST}/a/app:2.0`),
+            deployment("c", "web", `${HOST}/c/app:1.0`),
+        ];
+        // a and b share a-puller; c's key names a path that is not a/app, but c-puller reads a/app.
+        const report = await diagnose(cluster(shared, [secret("a", "regcred", "a-puller"), secret("b", "regcred", "a-puller"), secret("c", "regcred", "c-puller", `${HOST}/c`)]), scopes, {
+            crossTenant: true,
+            probe: { endpoints: { [HOST]: reg.origin } },
+        });
+        assert.deepEqual(
+            report.leaks.map((l) => [l.tenant, l.credential.key, l.image.replace(/:.*/, "")]),
+            [["c", `${HOST}/c`, `${HOST}/a/app`]],
+        );
+    });
+
+    it("reads legacy .dockercfg Secrets, skips finished pods and Jobs, and says when an account lists nothing or does not exist", async () => {
+        const legacy = {
+            ...meta("Secret", "a", "legacy"),
+            type: "kubernetes.io/dockercfg",
+            data: { ".dockercfg": Buffer.from(JSON.stringify({ [HOST]: { auth: Buffer.from(`a-puller:${USERS["a-puller"].password}`).toString("base64") } })).toString("base64") },
+        };
+        const list = [
+            account("a", "default", ["legacy"]),
+            account("a", "bare", []),
+            deployment("a", "old-style", `${HOST}/a/app:1.0`),
+            deployment("a", "bare", `${HOST}/a/app:1.0`, { serviceAccountName: "bare" }),
+            deployment("a", "ghost", `${HOST}/public/app:1.0`, { serviceAccountName: "ghost" }),
+            { ...pod("a", "done", `${HOST}/a/app:9.9`), status: { phase: "Succeeded" } },
+            { ...meta("Job", "a", "migrated"), spec: { template: { spec: podSpec(`${HOST}/a/app:9.9`) } }, status: { conditions: [{ type: "Complete", status: "True" }] } },
+        ];
+        const report = await diagnose(cluster(list, [legacy]), [{ namespace: "a", tenant: "a" }], { probe: { endpoints: { [HOST]: reg.origin } } });
+        const by = Object.fromEntries(report.findings.map((f) => [f.workload, f]));
+        assert.deepEqual(Object.keys(by).sort(), ["Deployment/bare", "Deployment/ghost", "Deployment/old-style"]);
+        assert.equal(by["Deployment/old-style"].verdict, "pulls");
+        assert.match(by["Deployment/bare"].message, /ServiceAccount bare lists no pull Secret \(fix: add bare to the stack's serviceAccounts/);
+        assert.ok(by["Deployment/ghost"].pulls && failed(by["Deployment/ghost"]));
+        assert.match(by["Deployment/ghost"].message, /ServiceAccount ghost does not exist, so no pod of Deployment\/ghost can be made/);
+    });
+});
+
+describe("doctor: what kubectl's lists may hold", () => {
+    it("takes a field of an unexpected type as absent, and a pod whose template lists its own Secrets as not made too early", () => {
+        const images = workloadImages(
+            JSON.stringify({
+                items: [
+                    null,
+                    account("a", "default", ["old", "regcred"]),
+                    { ...meta("Pod", "a", "odd"), metadata: { namespace: "a", name: "odd", ownerReferences: [null] }, spec: { imagePullSecrets: "regcred", containers: [{ name: "m", image: "x:1" }, null] } },
+                    deployment("a", "own", "x:1", { imagePullSecrets: [{ name: "regcred" }] }),
+                    { ...meta("ReplicaSet", "a", "own-1", ["Deployment", "own"]) },
+                    pod("a", "own-1-x", "x:1", { imagePullSecrets: [{ name: "regcred" }] }, ["ReplicaSet", "own-1"]),
+                ],
+            }),
+        )!;
+        assert.deepEqual(
+            images.map((i) => [i.workload, i.pullSecrets.join(","), i.missingFromPod.join(",")]),
+            [
+                ["Pod/odd", "", "old,regcred"],
+                ["Deployment/own", "regcred", ""],
+            ],
+        );
     });
 });
 
