@@ -30,6 +30,9 @@ LOCAL_REGISTRY_ENV="$(scripts/local-registry.sh up | tail -1)"
 export LOCAL_REGISTRY_ENV
 LOCAL_BACKENDS_ENV="$(scripts/local-backends.sh up | tail -1)"
 export LOCAL_BACKENDS_ENV
+# The doctor's second client (built from Go modules once, cached).
+CRANE="$(scripts/crane.sh | tail -1)"
+export CRANE
 
 # Two mocha processes at once, then isolation alone, since it restarts the API server and the
 # kubelet. Group B (the state backends, the API server) shares nothing the other files change:

@@ -27,6 +27,12 @@ const TENANT_A = { user: "tenant-a", password: `a-${randomBytes(8).toString("hex
 const TENANT_B = { user: "tenant-b", password: `b-${randomBytes(8).toString("hex")}` };
 const WRONG = "not-the-password-77c1";
 
+/**
+ * The workloads keep running (the image's busybox sleeps): the doctor skips finished pods and
+ * Jobs, since nothing pulls for them again. No cluster DNS on the node; a quick stop at the end.
+ */
+const RUNNING = { restartPolicy: "Never", dnsPolicy: "Default", terminationGracePeriodSeconds: 1 };
+
 type KubeletOutcome = "pulls" | "refused" | "denied" | "not-found";
 
 /** The doctor's verdict as the kubelet's outcome would show it. */
@@ -107,7 +113,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
     /** Every credential the test put in a Secret, to give crane the one the doctor names. */
     const passwords = new Map<string, string>();
     const secret = (ns: string, name: string, server: string, username: string, password: string) => {
-        passwords.set(`${ns} ${server} ${username}`, password);
+        passwords.set(`${ns}/${name}`, password);
         return kubectl(["create", "secret", "docker-registry", name, "-n", ns, "--docker-server", server, "--docker-username", username, "--docker-password", password]);
     };
 
@@ -117,7 +123,9 @@ describe("npm run doctor, held to what the kubelet does", function () {
      */
     async function craneOutcome(f: Finding): Promise<string> {
         const host = f.image.split("/")[0];
-        const password = f.credential && passwords.get(`${f.namespace} ${f.credential.key} ${f.credential.username}`);
+        // The credential's Secret: its index counts the pod's Secrets that exist.
+        const secretName = f.credential && f.pullSecrets.filter((n) => !f.absentSecrets.includes(n))[f.credential.secretIndex];
+        const password = secretName && passwords.get(`${f.namespace}/${secretName}`);
         assert.ok(!f.credential || password !== undefined, `no password for ${f.credential?.key} ${f.credential?.username}`);
         const dir = await mkdtemp(path.join(work, "crane-"));
         const auths = f.credential ? { [host]: { auth: Buffer.from(`${f.credential.username}:${password}`).toString("base64") } } : {};
@@ -152,7 +160,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 apiVersion: "v1",
                 kind: "Pod",
                 metadata: { name, namespace: ns },
-                spec: { restartPolicy: "Never", dnsPolicy: "Default", containers: [{ name: "main", image, imagePullPolicy: "Always" }], ...spec },
+                spec: { ...RUNNING, containers: [{ name: "main", image, imagePullPolicy: "Always", args: ["sleep", "600"] }], ...spec },
             }),
         );
     const job = (ns: string, name: string, image: string, backoffLimit = 0) =>
@@ -162,7 +170,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 apiVersion: "batch/v1",
                 kind: "Job",
                 metadata: { name, namespace: ns },
-                spec: { backoffLimit, template: { spec: { restartPolicy: "Never", dnsPolicy: "Default", containers: [{ name: "main", image, imagePullPolicy: "Always" }] } } },
+                spec: { backoffLimit, template: { spec: { ...RUNNING, containers: [{ name: "main", image, imagePullPolicy: "Always", args: ["sleep", "600"] }] } } },
             }),
         );
     const jobPod = async (ns: string, name: string) =>
@@ -266,6 +274,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
 
         // The kubelet, for each: the pod itself, or the pod the Job made from its template.
         const rows: string[] = [];
+        let craneAsked = 0;
         // Pods first: a Job's template is then held to a pod made from it now, after its stale one is gone.
         for (const f of [...report.findings].sort((x, y) => Number(x.workload.startsWith("Job/")) - Number(y.workload.startsWith("Job/")))) {
             let podName = f.workload.slice(4);
@@ -280,12 +289,18 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 });
             }
             const kubelet = await kubeletOutcome(env, f.namespace, podName);
-            const crane = await craneOutcome(f);
+            // crane (since v0.21, go-containerregistry #2258) refuses a token realm at a private IP
+            // literal, which the local token registry's is: it is asked on the Basic registry.
+            const crane = f.image.startsWith(`${env.REGISTRY_BASIC_HOST}/`) ? await craneOutcome(f) : "(realm at 127.0.0.1)";
             rows.push(`${f.workload.padEnd(24)} ${`${f.verdict}${f.pulls ? " (pulls)" : ""}`.padEnd(24)} ${kubelet.outcome.padEnd(10)} ${crane}`);
             assert.equal(kubelet.outcome, expectedOutcome(f), `${f.namespace}/${f.workload}: the doctor said ${f.verdict}, the kubelet: ${kubelet.event}`);
-            assert.equal(crane, expectedOutcome(f), `${f.namespace}/${f.workload}: the doctor said ${f.verdict}, crane: ${crane}`);
+            if (f.image.startsWith(`${env.REGISTRY_BASIC_HOST}/`)) {
+                craneAsked++;
+                assert.equal(crane, expectedOutcome(f), `${f.namespace}/${f.workload}: the doctor said ${f.verdict}, crane: ${crane}`);
+            }
         }
         process.stdout.write(`      case / doctor's verdict / kubelet / crane:\n${rows.map((r) => `        ${r}`).join("\n")}\n`);
+        assert.ok(craneAsked >= 5, `crane was asked only ${craneAsked} times`);
 
         // The same run for people: the table, and nothing of any credential.
         const table = await doctor(["--namespace", [a, b, c].join(","), "--cross-tenant"]);
