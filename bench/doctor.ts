@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     const env = parseEnv(readFileSync(process.env.LOCAL_REGISTRY_ENV, "utf8"));
     const host = env.REGISTRY_BASIC_HOST!;
-    const repos = ["team/hello", ...(env.REGISTRY_MORE_REPOS ?? "").split(" ").filter((r) => r !== "" && !r.startsWith("public/"))];
+    const repos = ["team/hello", ...(env.REGISTRY_MORE_REPOS ?? "").split(",").filter((r) => r !== "" && !r.startsWith("public/"))];
     const prefix = `bd-${Date.now().toString(36)}`;
     const names = Array.from({ length: namespaces }, (_, i) => `${prefix}-${i}`);
     const config = Buffer.from(dockerConfigJson({ server: host, username: env.REGISTRY_USER!, password: env.REGISTRY_PASSWORD! })).toString("base64");

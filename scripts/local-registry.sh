@@ -198,7 +198,7 @@ write_env() {
     echo "REGISTRY_USER=${USERNAME}"
     echo "REGISTRY_PASSWORD=${PASSWORD}"
     echo "REGISTRY_IMAGE=${IMAGE_REPO}:${IMAGE_TAG}"
-    echo "REGISTRY_MORE_REPOS=${MORE_REPOS[*]}"
+    echo "REGISTRY_MORE_REPOS=$(IFS=,; echo "${MORE_REPOS[*]}")"
     echo "TOKEN_ISSUER_PORT=${ISSUER_PORT}"
     echo "TOKEN_REALM=https://127.0.0.1:${ISSUER_PORT}/token"
     echo "TOKEN_ISSUER_KEY=${STATE_DIR}/pki/token-signing.key"
