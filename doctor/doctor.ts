@@ -7,7 +7,7 @@
 import { type Kubectl, kubectlFailure } from "../components/cluster";
 import { type Credential, credentialsFor, keyringKey, parseImage, PullSecretError, readDockerConfigJson } from "./credentialMatch";
 import { type CredentialRef, type ProbeOptions, RegistryProber, type VerdictKind } from "./registryProbe";
-import { dockerConfigs, namespacesWithAccounts, PULL_SECRET_TYPES, WORKLOAD_KINDS, type WorkloadImage, workloadImages } from "./workloads";
+import { dockerConfigs, PULL_SECRET_TYPES, readWorkloads, WORKLOAD_KINDS, type WorkloadImage } from "./workloads";
 
 /** A namespace to look at, and the tenant it belongs to (a stack tenant; a selector's namespaces are one). */
 export interface Scope {
@@ -85,13 +85,13 @@ export async function diagnose(kubectl: Kubectl, scopes: Scope[], { crossTenant 
         list(kubectl, "workloads", ["get", WORKLOAD_KINDS.join(",")], namespaces),
         ...Object.keys(PULL_SECRET_TYPES).map((type) => list(kubectl, "pull Secrets", ["get", "secrets", "--field-selector", `type=${type}`], namespaces)),
     ]);
-    // Every namespace has a `default` ServiceAccount: one without any does not exist (a typo).
-    const existing = new Set(workloadLists.flatMap((l) => [...namespacesWithAccounts(l)]));
+    const read = workloadLists.map((l) => readWorkloads(l) ?? (() => { throw LISTED("workloads"); })());
+    const existing = new Set(read.flatMap((r) => [...r.namespaces]));
     const absent = namespaces.filter((ns) => !existing.has(ns));
     if (absent.length > 0) {
         throw new DoctorError(`no namespace ${absent.join(", ")} (it has no ServiceAccount): check the name`);
     }
-    const images = workloadLists.flatMap((l) => workloadImages(l) ?? (() => { throw LISTED("workloads"); })()).filter((w) => wanted.has(w.namespace));
+    const images = read.flatMap((r) => r.images).filter((w) => wanted.has(w.namespace));
     const configs = new Map<string, string>();
     for (const l of secretLists.flat()) {
         for (const [k, v] of dockerConfigs(l) ?? (() => { throw LISTED("pull Secrets"); })()) {

@@ -71,17 +71,19 @@ function finished(item: unknown): boolean {
 }
 
 /**
- * The images of the workloads in `kubectl get <WORKLOAD_KINDS> -o json`'s list, or undefined when
- * it is not a list. What a listed controller makes (a Deployment through its ReplicaSet, a
+ * The images of the workloads in `kubectl get <WORKLOAD_KINDS> -o json`'s list, and the namespaces
+ * it shows to exist, or undefined when it is not a list. What a listed controller makes (a Deployment through its ReplicaSet, a
  * CronJob through its Job) is read from that controller's template; a pod is read as itself when
  * nothing listed made it, or when it lacks Secrets its account lists now, since that pod is what
  * the kubelet is pulling for. Finished pods and Jobs are left out: nothing pulls for them.
  */
-export function workloadImages(kubectlList: string): WorkloadImage[] | undefined {
+export function readWorkloads(kubectlList: string): { images: WorkloadImage[]; namespaces: Set<string> } | undefined {
     const items = listedItems<unknown>(kubectlList)?.filter((i) => text(at(i, "kind")) && text(at(i, "metadata", "namespace")) && text(at(i, "metadata", "name")));
     if (items === undefined) {
         return undefined;
     }
+    // Every namespace has a `default` ServiceAccount: one listing none does not exist.
+    const namespaces = new Set(items.filter((i) => at(i, "kind") === "ServiceAccount").map((i) => at(i, "metadata", "namespace") as string));
     const key = (kind: unknown, namespace: unknown, name: unknown) => `${String(kind)}/${String(namespace)}/${String(name)}`;
     const byKey = new Map(items.map((i) => [key(at(i, "kind"), at(i, "metadata", "namespace"), at(i, "metadata", "name")), i]));
     /** The outermost listed controller with a template above this object, following up to three owners. */
@@ -142,12 +144,7 @@ export function workloadImages(kubectlList: string): WorkloadImage[] | undefined
             }
         }
     }
-    return out;
-}
-
-/** The namespaces that have a ServiceAccount in the list: every existing namespace has `default`. */
-export function namespacesWithAccounts(kubectlList: string): Set<string> {
-    return new Set((listedItems<unknown>(kubectlList) ?? []).filter((i) => at(i, "kind") === "ServiceAccount").flatMap((i) => text(at(i, "metadata", "namespace")) ?? []));
+    return { images: out, namespaces };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Kubectl } from "../components/cluster";
 import { dockerConfigJson } from "../components/dockerConfig";
 import { parseArgs } from "../doctor/cli";
 import { diagnose, exitCode, failed, type Finding, sortWorstFirst, table } from "../doctor/doctor";
-import { dockerConfigs, workloadImages } from "../doctor/workloads";
+import { dockerConfigs, readWorkloads } from "../doctor/workloads";
 import { findEcho } from "./support/echo";
 import { leakForms } from "./support/secrets";
 
@@ -63,7 +63,7 @@ const secret = (ns: string, name: string, user: string, server = HOST) => ({
 
 describe("doctor: the workloads' images and the Secrets the kubelet would use", () => {
     it("reads a template's Secrets as ServiceAccount admission would copy them now; the template's own list wins", () => {
-        const images = workloadImages(
+        const images = readWorkloads(
             listOf(
                 account("a", "default", ["regcred"]),
                 account("a", "builder", ["other"]),
@@ -75,7 +75,7 @@ describe("doctor: the workloads' images and the Secrets the kubelet would use", 
                 { ...meta("ReplicaSet", "a", "web-1", ["Deployment", "web"]), spec: { template: { spec: podSpec(`${HOST}/a/app:1.0`) } } },
                 pod("a", "web-1-x", `${HOST}/a/app:1.0`, { imagePullSecrets: [{ name: "regcred" }] }, ["ReplicaSet", "web-1"]),
             ),
-        )!;
+        )!.images;
         assert.deepEqual(
             images.map((i) => [i.workload, i.container, i.image, i.pullSecrets.join(",")]),
             [
@@ -89,7 +89,7 @@ describe("doctor: the workloads' images and the Secrets the kubelet would use", 
     });
 
     it("reads a pod made before its account listed a Secret as itself, naming what it lacks and who makes it again", () => {
-        const images = workloadImages(
+        const images = readWorkloads(
             listOf(
                 account("a", "default", ["old", "regcred"]),
                 deployment("a", "web", "x:1"),
@@ -98,7 +98,7 @@ describe("doctor: the workloads' images and the Secrets the kubelet would use", 
                 pod("a", "bare", "x:1"),
                 pod("a", "own", "x:1", { imagePullSecrets: [{ name: "private" }] }),
             ),
-        )!;
+        )!.images;
         const early = images.find((i) => i.workload === "Pod/web-1-early")!;
         assert.deepEqual([early.pullSecrets, early.missingFromPod, early.madeBy], [["old"], ["regcred"], "Deployment/web"]);
         assert.deepEqual(images.find((i) => i.workload === "Pod/bare")!.missingFromPod, ["old", "regcred"]);
@@ -107,7 +107,7 @@ describe("doctor: the workloads' images and the Secrets the kubelet would use", 
     });
 
     it("takes only .dockerconfigjson Secrets, and answers undefined for what is not a list", () => {
-        assert.equal(workloadImages("{}"), undefined);
+        assert.equal(readWorkloads("{}"), undefined);
         const configs = dockerConfigs(listOf(secret("a", "regcred", "a-puller"), { ...meta("Secret", "a", "opaque"), data: { x: "eA==" } }))!;
         assert.deepEqual([...configs.keys()], ["a/regcred"]);
         assert.match(configs.get("a/regcred")!, /"auths"/);
@@ -266,7 +266,7 @@ describe("doctor: verdicts, leaks and output against a local registry", () => {
 
 describe("doctor: what kubectl's lists may hold", () => {
     it("takes a field of an unexpected type as absent, and a pod whose template lists its own Secrets as not made too early", () => {
-        const images = workloadImages(
+        const images = readWorkloads(
             JSON.stringify({
                 items: [
                     null,
@@ -277,7 +277,7 @@ describe("doctor: what kubectl's lists may hold", () => {
                     pod("a", "own-1-x", "x:1", { imagePullSecrets: [{ name: "regcred" }] }, ["ReplicaSet", "own-1"]),
                 ],
             }),
-        )!;
+        )!.images;
         assert.deepEqual(
             images.map((i) => [i.workload, i.pullSecrets.join(","), i.missingFromPod.join(",")]),
             [
