@@ -24,8 +24,8 @@ import { MANIFEST_MEDIA_TYPES, probeImages, RegistryProber, type Verdict } from 
 import { findEcho } from "../support/echo";
 import { closedPort } from "../support/ports";
 import { leakForms } from "../support/secrets";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
-import { loadRegistryEnv, type RegistryEnv } from "./support/registryEnv";
+import type { TokenIssuer } from "../support/tokenIssuer";
+import { loadRegistryEnv, type RegistryEnv, startRegistryTokenIssuer } from "./support/registryEnv";
 
 const WRONG_PASSWORD = "not-the-password-5e0d";
 const READER = "reader";
@@ -237,14 +237,8 @@ describe("doctor registry probe against real registries", function () {
         let front: Front | undefined;
 
         before(async function () {
-            issuer = await startTokenIssuer({
+            issuer = await startRegistryTokenIssuer(env, {
                 port: 0,
-                keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
-                certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
-                tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
-                tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
-                issuer: env.TOKEN_ISSUER_NAME,
-                service: env.TOKEN_SERVICE,
                 users: new Map([
                     [env.REGISTRY_USER, env.REGISTRY_PASSWORD],
                     [READER, READER_PASSWORD],

@@ -15,10 +15,10 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import type { DoctorReport, Finding } from "../../doctor/doctor";
 import { leakForms } from "../support/secrets";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
+import type { TokenIssuer } from "../support/tokenIssuer";
 import { eventually, kubectl, kubectlNamespace } from "./support/cluster";
 import { suiteNamespaces } from "./support/names";
-import { loadRegistryEnv, type RegistryEnv } from "./support/registryEnv";
+import { loadRegistryEnv, type RegistryEnv, startRegistryTokenIssuer } from "./support/registryEnv";
 
 const CLI = path.resolve(__dirname, "../../doctor/cli.js");
 /** scripts/crane.sh's binary (test-cluster.sh sets CRANE). */
@@ -32,6 +32,8 @@ const WRONG = "not-the-password-77c1";
  * Jobs, since nothing pulls for them again. No cluster DNS on the node; a quick stop at the end.
  */
 const RUNNING = { restartPolicy: "Never", dnsPolicy: "Default", terminationGracePeriodSeconds: 1 };
+/** The one container, pulled at every start as the issue's proof asks. */
+const container = (image: string) => ({ name: "main", image, imagePullPolicy: "Always", args: ["sleep", "600"] });
 
 type KubeletOutcome = "pulls" | "refused" | "denied" | "not-found";
 
@@ -160,7 +162,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 apiVersion: "v1",
                 kind: "Pod",
                 metadata: { name, namespace: ns },
-                spec: { ...RUNNING, containers: [{ name: "main", image, imagePullPolicy: "Always", args: ["sleep", "600"] }], ...spec },
+                spec: { ...RUNNING, containers: [container(image)], ...spec },
             }),
         );
     const job = (ns: string, name: string, image: string, backoffLimit = 0) =>
@@ -170,7 +172,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
                 apiVersion: "batch/v1",
                 kind: "Job",
                 metadata: { name, namespace: ns },
-                spec: { backoffLimit, template: { spec: { ...RUNNING, containers: [{ name: "main", image, imagePullPolicy: "Always", args: ["sleep", "600"] }] } } },
+                spec: { backoffLimit, template: { spec: { ...RUNNING, containers: [container(image)] } } },
             }),
         );
     const jobPod = async (ns: string, name: string) =>
@@ -182,14 +184,7 @@ describe("npm run doctor, held to what the kubelet does", function () {
         const nodes = JSON.parse(await kubectl(["get", "nodes", "-o", "json"])) as { items: unknown[] };
         assert.ok(nodes.items.length > 0, "the cluster has no node: these tests need a kubelet (scripts/local-cluster.sh starts one)");
         assert.match(await readFile(process.env.LOCAL_REGISTRY_ENV!, "utf8"), /^REGISTRY_MORE_REPOS=.*tenant-a\/app/m, "the registries lack the tenants' repositories: scripts/local-registry.sh down && up");
-        issuer = await startTokenIssuer({
-            port: Number(env.TOKEN_ISSUER_PORT),
-            keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
-            certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
-            tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
-            tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
-            issuer: env.TOKEN_ISSUER_NAME,
-            service: env.TOKEN_SERVICE,
+        issuer = await startRegistryTokenIssuer(env, {
             users: new Map([
                 [TENANT_A.user, TENANT_A.password],
                 [TENANT_B.user, TENANT_B.password],

@@ -20,10 +20,10 @@ import { hashSync } from "bcryptjs";
 import { formatProblems, type Problem } from "../../components/config";
 import { basicAuth, dockerConfigJson } from "../../components/dockerConfig";
 import { verifyCredentials, type RegistryProbe } from "../../components/verifyCredentials";
-import { startTokenIssuer, type TokenIssuer } from "../support/tokenIssuer";
+import type { TokenIssuer } from "../support/tokenIssuer";
 import { closedPort } from "../support/ports";
 import { plainBasicRegistry } from "../support/plainBasicRegistry";
-import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd } from "./support/registryEnv";
+import { loadRegistryEnv, type RegistryEnv, replaceHtpasswd, startRegistryTokenIssuer } from "./support/registryEnv";
 
 const run = promisify(execFile);
 
@@ -214,15 +214,8 @@ describe("verifyCredentials against real registries", function () {
         let issuer: TokenIssuer | undefined;
 
         async function startIssuer(keyHeader: "x5c" | "kid"): Promise<TokenIssuer> {
-            issuer = await startTokenIssuer({
-                port: Number(env.TOKEN_ISSUER_PORT),
-                keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
-                certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
+            issuer = await startRegistryTokenIssuer(env, {
                 keyHeader,
-                tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
-                tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
-                issuer: env.TOKEN_ISSUER_NAME,
-                service: env.TOKEN_SERVICE,
                 users: new Map([[env.REGISTRY_USER, env.REGISTRY_PASSWORD]]),
             });
             return issuer;
@@ -328,14 +321,7 @@ describe("verifyCredentials against real registries", function () {
         });
 
         it("pulls the image manifest through the token flow, with a token from the test issuer", async function () {
-            const issuer = await startTokenIssuer({
-                port: Number(env.TOKEN_ISSUER_PORT),
-                keyPem: await readFile(env.TOKEN_ISSUER_KEY, "utf8"),
-                certPem: await readFile(env.TOKEN_ISSUER_CERT, "utf8"),
-                tlsKey: await readFile(env.REGISTRY_TLS_KEY, "utf8"),
-                tlsCert: await readFile(env.REGISTRY_TLS_CERT, "utf8"),
-                issuer: env.TOKEN_ISSUER_NAME,
-                service: env.TOKEN_SERVICE,
+            const issuer = await startRegistryTokenIssuer(env, {
                 users: new Map([[env.REGISTRY_USER, env.REGISTRY_PASSWORD]]),
             });
             try {

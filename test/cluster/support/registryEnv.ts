@@ -1,6 +1,7 @@
 /** The private registries scripts/local-registry.sh started, as its env file describes them. */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { parseEnv } from "node:util";
+import { startTokenIssuer, type TokenIssuer, type TokenIssuerOptions } from "../../support/tokenIssuer";
 
 const REQUIRED_KEYS = [
     "REGISTRY_BASIC_HOST",
@@ -43,4 +44,16 @@ export async function loadRegistryEnv(): Promise<RegistryEnv> {
 export async function replaceHtpasswd(env: RegistryEnv, content: string): Promise<void> {
     await writeFile(`${env.REGISTRY_HTPASSWD}.tmp`, content);
     await rename(`${env.REGISTRY_HTPASSWD}.tmp`, env.REGISTRY_HTPASSWD);
+}
+
+/**
+ * The test token issuer as the token registry trusts it: the signing key and certificate, the TLS
+ * pair, the issuer and the service the env file names, on the realm's port unless OPTS gives one.
+ */
+export async function startRegistryTokenIssuer(
+    env: RegistryEnv,
+    opts: Pick<TokenIssuerOptions, "users"> & Partial<Pick<TokenIssuerOptions, "port" | "keyHeader" | "access" | "anonymous">>,
+): Promise<TokenIssuer> {
+    const [keyPem, certPem, tlsKey, tlsCert] = await Promise.all([env.TOKEN_ISSUER_KEY, env.TOKEN_ISSUER_CERT, env.REGISTRY_TLS_KEY, env.REGISTRY_TLS_CERT].map((f) => readFile(f, "utf8")));
+    return startTokenIssuer({ port: Number(env.TOKEN_ISSUER_PORT), keyPem, certPem, tlsKey, tlsCert, issuer: env.TOKEN_ISSUER_NAME, service: env.TOKEN_SERVICE, ...opts });
 }
