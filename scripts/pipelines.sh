@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
 # npm run pipelines: .gitlab-ci.yml run for real, by gitlab-ci-local's shell executor (no container
 # engine here), against the project's local cluster standing in for three clusters and the local
-# S3 server holding the shared state (scripts/local-backends.sh). Three pipelines, each checked:
+# S3 server holding the shared state (scripts/local-backends.sh). The pipelines, each checked:
 #   push to main   test, up:dev, up:staging; up:prod waits (manual) until its job is started;
 #                  then every stack's pull Secret is kubectl's, and a pod with no pull secret of
 #                  its own pulls the private image in each namespace
-#   merge request  test, previews of the three stacks on a branch that changes dev's labels:
-#                  dev's preview shows the change; the cluster and the bucket are untouched
-#   schedule       the drift and doctor jobs pass; after `kubectl patch serviceaccount` (staging) and an
-#                  edited Secret (prod) it fails naming each; after the documented repair
-#                  (`pulumi up --refresh`, patchForce for the taken list) its command passes
+#   merge request  the previews of the three stacks on a branch that changes dev's labels (its
+#                  `test` job, the push pipeline's, is not run twice): dev's preview shows the
+#                  change; the cluster and the bucket are untouched
+#   schedules      prod gets a third tenant (merged, then up:prod), the namespaces labelled
+#                  example.org/project=pipelines, with serviceAccounts "*" (none yet). Two are
+#                  labelled, one with a new ServiceAccount: the drift schedule's drift and doctor
+#                  jobs pass (labelled since is not drift), no Secret there; the reconcile schedule
+#                  (REGISTRY_ACCESS_SCHEDULE=reconcile) gives both the Secret and every account the
+#                  patch, a pod there pulls, and prod's drift job passes again. One then deleted
+#                  and the other unlabelled: prod's reconcile (only adding) fails naming the
+#                  deletes and leaves the Secret, having dropped the deleted namespace's objects
+#                  from the state; labelled again, it passes and drops its component's record too.
+#                  Then drift: after `kubectl patch serviceaccount` (staging) and an edited Secret
+#                  (prod) it fails naming each; after the documented repair (`pulumi up
+#                  --refresh`, patchForce for the taken list) its command passes
+# After the first pipeline of each kind, a run is cut to the jobs its checks read (--job), since
+# every job of a pipeline starts with npm ci and the build on these 2 cores.
 # The repository is cloned to a temp dir whose stacks dev, staging and prod are the shipped ones
 # made deployable here, as a team makes them its own: the same namespaces, tenants and accounts, the
 # team registry replaced by the local one (a user and password generated per run), every other
@@ -41,6 +53,9 @@ declare -Ar TEAM_REGISTRY=([dev]="registries[0]" [staging]="registries[0]" [prod
 # The team registry entry's email, where the stack gives one (kubectl's --docker-email).
 declare -Ar TEAM_EMAIL=([dev]="" [staging]="" [prod]="xnat-ops@example.org")
 declare -Ar OTHER_PASSWORDS=([dev]="" [staging]="registries[1].password" [prod]="tenants[1].registries[0].password")
+# Prod's selector tenant: the namespaces with this label (adopted, so deleted here, not by destroy).
+readonly PROJECT_LABEL=example.org/project=pipelines
+readonly PROJECT_NAMESPACES=(pipelines-a pipelines-b)
 # The remote a GitLab project would have; gitlab-ci-local derives CI_PROJECT_* from it.
 readonly ORIGIN=https://gitlab.example.org/platform/registry-access.git
 
@@ -73,6 +88,7 @@ cleanup() {
     done
   fi
   remove_file_variables
+  kubectl delete namespace "${PROJECT_NAMESPACES[@]}" --ignore-not-found --wait=false >/dev/null 2>&1
   [[ -n "${REGISTRY_HTPASSWD:-}" && -f "${REGISTRY_HTPASSWD}" ]] && sed -i '/^pipeline-/d' "${REGISTRY_HTPASSWD}"
   local i
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
@@ -231,6 +247,7 @@ for env in "${ENVS[@]}"; do
   done
   printf '%s\n' "${PASSWORDS[${env}]}" | htpasswd -niB "pipeline-${env}" | sed '/^$/d' >>"${REGISTRY_HTPASSWD}"
 done
+kubectl delete namespace "${PROJECT_NAMESPACES[@]}" --ignore-not-found --wait=true >/dev/null
 git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "The stacks made deployable on this machine"
 
 yaml_block() { sed 's/^/      /' "$1"; }
@@ -269,25 +286,86 @@ git -C "${REPO}" checkout -q -b dev-team-label
 operator config set --stack dev --path 'labels.team' pipelines
 git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "Label dev's namespace"
 before="$(fingerprint)"
-run_pipeline "merge request" pass --variable CI_PIPELINE_SOURCE=merge_request_event
+run_pipeline "merge request" pass --variable CI_PIPELINE_SOURCE=merge_request_event --job preview
 after="$(fingerprint)"
 check "merge request: the bucket's state and the namespaces' objects are untouched" test "${before}" == "${after}"
 check "merge request: dev's preview shows the label it would add" \
   bash -c "grep -F 'preview: [dev' '${WORK}/merge request.log' | grep -qE '\\+ +team *: *\"pipelines\"'"
 git -C "${REPO}" checkout -q main
 
-# ---------------------------------------------------------------- schedule: drift
+# ---------------------------------------------------------------- schedules: reconcile and drift
 
-run_pipeline "schedule, no drift" pass --variable CI_PIPELINE_SOURCE=schedule
+# Prod gains a third tenant, every namespace labelled into the "pipelines" project and every
+# ServiceAccount there (docs/tenants.md, "Namespaces by label"), merged to main and deployed by
+# up:prod, the approved up, matching none yet. (Not in the stack files the push pipeline tests:
+# npm test runs the program on them with no cluster, which a selector needs.)
+operator config set --stack prod --path "tenants[2].namespaceSelector.matchLabels[\"${PROJECT_LABEL%%=*}\"]" "${PROJECT_LABEL#*=}"
+operator config set --stack prod --path 'tenants[2].serviceAccounts' '*'
+git -C "${REPO}" -c user.name=pipelines -c user.email=pipelines@example.org commit -qam "prod: the pipelines project's namespaces"
+run_pipeline "push, prod's project tenant, up:prod" pass --variable CI_PIPELINE_SOURCE=push --manual up:prod --job up:prod
+reconcile_schedule=(--variable CI_PIPELINE_SOURCE=schedule --variable REGISTRY_ACCESS_SCHEDULE=reconcile)
+# said PIPELINE REGEX: a line of that pipeline's log matches (one grep: no pipe for pipefail to trip).
+said() { grep -qE -- "$2" "${WORK}/$1.log"; }
+# The ServiceAccount NS/NAME lists prod's team-registry Secret.
+account_lists() { [[ " $(kubectl get serviceaccount "$2" -n "$1" -o jsonpath='{.imagePullSecrets[*].name}') " == *" regcred-"* ]]; }
+# Prod's state holds no URN containing TEXT (read into a variable, never printed).
+state_lacks() {
+  local state
+  state="$(operator stack export --stack prod)" && [[ "${state}" != *"$1"* ]]
+}
+no_pull_secret() { [[ -z "$(kubectl get secrets -n "$1" -o name | grep 'regcred-' || true)" ]]; }
+
+# Two namespaces join the project after prod's up, one with a chart's ServiceAccount.
+for ns in "${PROJECT_NAMESPACES[@]}"; do
+  kubectl create namespace "${ns}" >/dev/null
+  kubectl label namespace "${ns}" "${PROJECT_LABEL}" >/dev/null
+done
+kubectl create serviceaccount chart-sa -n pipelines-a >/dev/null
+name="schedule, no drift"
+run_pipeline "${name}" pass --variable CI_PIPELINE_SOURCE=schedule
+check "drift: prod passes with two namespaces labelled into its project since its up (the reconcile's work)" \
+  said "${name}" '^ PASS .*drift: \[prod'
 check "doctor: each stack's doctor job ran and passed" \
-  bash -c "for env in ${ENVS[*]}; do grep -qE \"^ PASS .*doctor: \\[\$env\" '${WORK}/schedule, no drift.log' || exit 1; done"
+  bash -c "for env in ${ENVS[*]}; do grep -qE \"^ PASS .*doctor: \\[\$env\" '${WORK}/${name}.log' || exit 1; done"
+check "drift: no reconcile job ran in the drift schedule" bash -c "! grep -q 'reconcile:' '${WORK}/${name}.log'"
+check "drift: pipelines-a has no pull Secret before the reconcile" no_pull_secret pipelines-a
+
+name="schedule, reconcile"
+run_pipeline "${name}" pass "${reconcile_schedule[@]}"
+for ns in "${PROJECT_NAMESPACES[@]}"; do
+  check "reconcile: ${ns}, labelled after prod's up, got a pull Secret byte-identical to kubectl's" secret_is_kubectls "${ns}" prod
+done
+check "reconcile: the ServiceAccount made in pipelines-a lists it too (serviceAccounts \"*\")" account_lists pipelines-a chart-sa
+check "reconcile: a pod in pipelines-a with no pull secret of its own pulls ${REGISTRY_IMAGE}" pod_pulls pipelines-a
+for env in dev staging; do
+  check "reconcile: ${env} had nothing to do" said "${name}" "reconcile:${env} .*reconcile: ${env}: nothing to do"
+done
+check "reconcile: prod's (only adding) listed the Secret to create" said "${name}" 'reconcile:prod .*\+ create kubernetes:core/v1:Secret pipelines-a/regcred-'
+check "reconcile: no drift job ran in the reconcile schedule" bash -c "! grep -q 'drift: \[' '${WORK}/${name}.log'"
+run_pipeline "schedule, prod's drift after the reconcile" pass --variable CI_PIPELINE_SOURCE=schedule --job "drift: [prod,KUBECONFIG_PROD]"
+
+# Prod's gate: one namespace deleted (its objects dropped from the state: nothing to delete), one
+# unlabelled (its Secret and patches would be deleted: only the approved up:prod may).
+kubectl delete namespace pipelines-b --wait=true --timeout=120s >/dev/null
+kubectl label namespace pipelines-a "${PROJECT_LABEL%%=*}-" >/dev/null
+name="schedule, reconcile, a namespace deleted and one unlabelled"
+run_pipeline "${name}" fail "${reconcile_schedule[@]}" --job reconcile:prod
+check "reconcile: prod's fails" said "${name}" '^ FAIL .*reconcile:prod'
+check "reconcile: prod's names the Secret's delete" said "${name}" 'reconcile:prod .*delete kubernetes:core/v1:Secret pipelines-a/regcred-'
+check "reconcile: prod's says to run up:prod" said "${name}" 'reconcile:prod .*manual up:prod'
+check "reconcile: the unlabelled namespace keeps its Secret" secret_is_kubectls pipelines-a prod
+check "reconcile: the deleted namespace's objects are gone from prod's state (the targeted refresh)" \
+  state_lacks 'kubernetes:core/v1:Secret::pipelines-b/'
+kubectl label namespace pipelines-a "${PROJECT_LABEL}" >/dev/null
+run_pipeline "schedule, reconcile, labelled again" pass "${reconcile_schedule[@]}" --job reconcile:prod
+check "reconcile: the deleted namespace's component record is gone too" state_lacks '::pipelines-b'
 # The seed's command, run by hand after the last up, and a Secret edited in place.
 kubectl patch serviceaccount default -n xnat-jobs-staging -p '{"imagePullSecrets":[{"name":"regcred"}]}' >/dev/null
 prod_secret="$(kubectl get serviceaccount default -n xnat-jobs -o jsonpath='{.imagePullSecrets[0].name}')"
 kubectl patch secret "${prod_secret}" -n xnat-jobs --type merge \
   -p "{\"data\":{\".dockerconfigjson\":\"$(printf '{"auths":{}}' | base64 -w0)\"}}" >/dev/null
 before="$(fingerprint)"
-run_pipeline "schedule, after kubectl patch" fail --variable CI_PIPELINE_SOURCE=schedule
+run_pipeline "schedule, after kubectl patch" fail --variable CI_PIPELINE_SOURCE=schedule --job drift
 after="$(fingerprint)"
 check "drift: the drift jobs changed nothing" test "${before}" == "${after}"
 check "drift: dev passes" bash -c "grep -qE '^ PASS .*drift: \\[dev' '${WORK}/schedule, after kubectl patch.log'"

@@ -2,8 +2,8 @@
  * The tools each pipeline step needs, against what it has: `npm test` (the README's test command,
  * and the pipelines' test jobs) needs Node, kubectl and openssl only; actionlint, which needs Go
  * and shellcheck, runs in `npm run lint:workflows`, from .ci/run and from a GitHub job that sets
- * up Go; a GitLab job that needs kubectl installs it. test/jobs/ (npm run test:jobs) runs the
- * GitLab jobs for real with their image's tools only.
+ * up Go; a GitLab job that needs kubectl (npm test, pulumi, the reconcile) installs it. test/jobs/
+ * (npm run test:jobs) runs the GitLab jobs for real with their image's tools only.
  */
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -57,7 +57,7 @@ describe("CI tools: what each step needs", () => {
         assert.equal(obj(steps[go].with)["go-version-file"], "toolchain/actionlint/go.mod", "setup-go should take Go's version from actionlint's wrapper module");
     });
 
-    it("every GitLab job that runs npm test or pulumi installs kubectl first, onto its PATH", () => {
+    it("every GitLab job that runs npm test, pulumi or the reconcile installs kubectl first, onto its PATH", () => {
         const ci = parse(read(".gitlab-ci.yml")) as Obj;
         const reserved = new Set(["stages", "variables", "default", "workflow", "include", "image", "services", "cache", "before_script", "after_script"]);
         const resolve = (name: string): Obj => {
@@ -68,7 +68,8 @@ describe("CI tools: what each step needs", () => {
         for (const name of Object.keys(ci).filter((k) => !reserved.has(k) && !k.startsWith("."))) {
             const job = resolve(name);
             const commands = [...lines("before_script" in job ? job.before_script : obj(ci.default).before_script), ...lines(job.script)];
-            const needs = commands.findIndex((c) => /\bnpm (test|run test:unit)\b|\bpulumi\s+(preview|up)\b/.test(c));
+            // The reconcile script runs pulumi's preview and up, and asks kubectl itself.
+            const needs = commands.findIndex((c) => /\bnpm (test|run test:unit)\b|\bpulumi\s+(preview|up)\b|\bbuild\/deploy\/reconcile\.js\b/.test(c));
             if (needs < 0) continue;
             const install = commands.findIndex((c) => /scripts\/ci-kubectl\.sh\s+"?([^"\s]+)/.test(c));
             assert.ok(install >= 0 && install < needs, `${name}: no scripts/ci-kubectl.sh before "${commands[needs]}"`);

@@ -1,8 +1,9 @@
 /**
  * The deploy pipelines (.github/workflows/deploy.yml, .gitlab-ci.yml) and the operator example
  * (deploy/operator/) against the repository they deploy: npm scripts that exist, stacks that
- * exist, previews on pull requests, dev → staging → prod on main with prod gated, no secret
- * values in the files, and operator RBAC that matches each stack's namespaces.
+ * exist, previews on pull requests, dev → staging → prod on main with prod gated, the scheduled
+ * drift check and reconcile (prod's only adding, never beside an up), no secret values in the
+ * files, and operator RBAC that matches each stack's namespaces.
  */
 import * as assert from "node:assert/strict";
 import { stackConfigOf } from "../check/stackFile";
@@ -70,7 +71,8 @@ const NPM_BUILTINS = new Set(["ci", "install", "i", "exec", "x", "config", "cach
 function npmScriptsInvoked(commands: string[]): string[] {
     const scripts: string[] = [];
     for (const command of commands) {
-        for (const m of command.matchAll(/(?:^|[\s;&|(])npm\s+([^\s;&|)]+)(?:\s+([^\s;&|)]+))?/g)) {
+        // `npm run --silent build` names build: flags before the script name are skipped.
+        for (const m of command.matchAll(/(?:^|[\s;&|(])npm\s+([^\s;&|)]+)(?:(?:\s+--?[\w-]+)*\s+([^\s;&|)]+))?/g)) {
             const [, verb, arg] = m;
             if (verb === "run" || verb === "run-script") {
                 assert.ok(arg && !arg.startsWith("-"), `cannot tell which script "${m[0].trim()}" runs`);
@@ -162,17 +164,35 @@ interface GithubJob extends Obj {
 
 const githubJobs = (wf: Obj) => obj(wf.jobs) as Record<string, GithubJob>;
 
-/** Whether a job's own `if` lets it run for this event (on main for pushes). */
-type GithubEvent = "pull_request" | "push" | "schedule";
+/** What a run starts on: a pull request (from this repository), a push to main, or one cron line of the schedule. */
+type GithubEvent = "pull_request" | "push" | { schedule: string };
 
+/**
+ * Whether a job's own `if` lets it run for this event: `&&` of comparisons of the github context
+ * with a quoted string or another context value, the only form this workflow uses (anything else
+ * fails the test rather than being guessed at).
+ */
 function githubJobRunsOn(job: GithubJob, event: GithubEvent): boolean {
-    const cond = job.if ?? "";
-    const named = (op: string) => [...cond.matchAll(new RegExp(`github\\.event_name\\s*${op}\\s*'([a-z_]+)'`, "g"))].map((m) => m[1]);
-    if (named("!=").includes(event)) return false;
-    const only = named("==");
-    if (only.length > 0) return only.includes(event);
-    if (/github\.ref\s*==\s*'refs\/heads\/main'/.test(cond)) return event === "push";
-    return true;
+    const cond = (job.if ?? "").trim();
+    if (cond === "") return true;
+    const name = typeof event === "string" ? event : "schedule";
+    const context: Record<string, string | undefined> = {
+        "github.event_name": name,
+        "github.ref": name === "pull_request" ? "refs/pull/1/merge" : "refs/heads/main",
+        "github.event.schedule": typeof event === "string" ? undefined : event.schedule,
+        "github.repository": "owner/registry-access",
+        "github.event.pull_request.head.repo.full_name": name === "pull_request" ? "owner/registry-access" : undefined,
+    };
+    const value = (ref: string) => {
+        assert.ok(ref in context, `cannot read ${ref} in the condition "${cond}"`);
+        return context[ref];
+    };
+    return cond.split("&&").every((term) => {
+        const m = /^\s*([\w.]+)\s*(==|!=)\s*(?:'([^']*)'|([\w.]+))\s*$/.exec(term);
+        assert.ok(m, `cannot read the condition "${cond}"`);
+        const equal = value(m[1]) === (m[3] ?? value(m[4]));
+        return m[2] === "==" ? equal : !equal;
+    });
 }
 
 /** Jobs that run for the event: their own condition and every job they need. */
@@ -227,22 +247,55 @@ interface PulumiRun {
 
 interface GithubPulumiRun extends PulumiRun {
     row: Obj;
+    /** The step, its index in the job. */
+    at: number;
+    /** A reconcile with --only-add (deploy/reconcile.ts): it may only add. */
+    onlyAdd: boolean;
 }
 
+/** The reconcile script's command line in a `run:` (deploy/reconcile.ts, compiled by npm run build). */
+const RECONCILE = /\bnode\s+build\/deploy\/reconcile\.js\b/;
+
+/**
+ * Every stack operation of the workflow, per matrix row: the pulumi/actions steps with a command
+ * (one without only installs the CLI) and the reconcile script's `run:` steps, whose stack is the
+ * step's env value that `--stack "$X"` names.
+ */
 function githubPulumiRuns(wf: Obj): GithubPulumiRun[] {
     const runs: GithubPulumiRun[] = [];
     for (const [name, job] of Object.entries(githubJobs(wf))) {
-        for (const step of arr(job.steps).map(obj)) {
-            if (!str(step.uses)?.startsWith("pulumi/actions@")) continue;
-            const w = obj(step.with);
-            const command = str(w.command);
-            const stack = str(w["stack-name"]);
-            assert.ok(command && stack, `${name}: pulumi/actions step needs command and stack-name`);
+        arr(job.steps).map(obj).forEach((step, at) => {
             const env = obj(step.env);
+            const w = obj(step.with);
+            const script = str(step.run) ?? "";
+            let command: string | undefined;
+            let stack: string | undefined;
+            if (str(step.uses)?.startsWith("pulumi/actions@")) {
+                command = str(w.command);
+                stack = str(w["stack-name"]);
+                if (command === undefined) {
+                    assert.equal(stack, undefined, `${name}: a pulumi/actions step with a stack-name but no command`);
+                    return;
+                }
+                assert.ok(stack, `${name}: pulumi/actions step needs command and stack-name`);
+            } else if (RECONCILE.test(script)) {
+                command = "reconcile";
+                const ref = /--stack\s+"?\$\{?(\w+)\}?"?/.exec(script);
+                assert.ok(ref, `${name}: the reconcile without --stack "$VAR"`);
+                stack = str(env[ref[1]]);
+                assert.ok(stack, `${name}: the reconcile's --stack names $${ref[1]}, which the step's env does not set`);
+            } else {
+                return;
+            }
             assert.ok("PULUMI_CONFIG_PASSPHRASE" in env, `${name}: pulumi step without PULUMI_CONFIG_PASSPHRASE`);
             assert.ok("PULUMI_BACKEND_URL" in env, `${name}: pulumi step without PULUMI_BACKEND_URL (Pulumi.yaml's backend is a local file)`);
-            for (const row of matrixRows(stack, job).rows) runs.push({ job: name, command, stack: withRow(stack, row), row });
-        }
+            // --only-add, given outright or when a `"$X" = true` test of the step's env holds.
+            const guard = /"\$(\w+)"\s*=\s*true\b/.exec(script);
+            for (const row of matrixRows(stack, job).rows) {
+                const onlyAdd = /--only-add\b/.test(script) && (!guard || withRow(String(env[guard[1]]), row) === "true");
+                runs.push({ job: name, command, stack: withRow(stack, row), row, at, onlyAdd });
+            }
+        });
     }
     return runs;
 }
@@ -287,24 +340,86 @@ describe("GitHub Actions deploy workflow", () => {
         assert.deepEqual(changes, [], "a pull request would change a stack");
     });
 
-    it("checks every stack for drift on a schedule, with a refreshed preview that fails on any change, and changes nothing", () => {
-        const crons = arr(obj(wf.on).schedule).map((x) => str(obj(x).cron));
+    const crons = arr(obj(wf.on).schedule).map((x) => str(obj(x).cron) ?? "");
+    /** The cron line whose jobs run COMMAND, and those jobs' runs; one line for each. */
+    const scheduleOf = (command: string) => {
+        const found = crons.filter((cron) => runs.some((r) => r.command === command && githubJobsFor(wf, { schedule: cron }).has(r.job)));
+        assert.equal(found.length, 1, `expected one schedule line running ${command}, got ${found.length}`);
+        const jobs = githubJobsFor(wf, { schedule: found[0] });
+        return { cron: found[0], jobs, runs: runs.filter((r) => jobs.has(r.job)) };
+    };
+
+    it("runs scheduled jobs only on their schedule, never on pull requests or main, and not the tests", () => {
         assert.ok(crons.length > 0 && crons.every(Boolean), "no schedule trigger with a cron");
-        const scheduled = githubJobsFor(wf, "schedule");
-        const drift = runs.filter((r) => scheduled.has(r.job));
-        assert.deepEqual([...new Set(drift.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
-        for (const r of drift) {
-            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} on a schedule`);
-            const step = arr(jobs[r.job].steps).map(obj).find((s) => str(s.uses)?.startsWith("pulumi/actions@"));
-            assert.equal(String(obj(step?.with).refresh), "true", `${r.job}: the drift preview does not refresh`);
-            assert.equal(String(obj(step?.with)["expect-no-changes"]), "true", `${r.job}: the drift preview passes with changes`);
+        assert.equal(new Set(crons).size, crons.length, "a cron line is listed twice: the jobs could not tell the schedules apart");
+        for (const cron of crons) {
+            const scheduled = githubJobsFor(wf, { schedule: cron });
+            assert.ok(!scheduled.has("test"), `the schedule "${cron}" repeats the tests`);
+            assert.ok(![...scheduled].some((j) => onPr.has(j) || onMain.has(j)), `a job of the schedule "${cron}" also runs on pull requests or main`);
         }
-        assert.ok(!scheduled.has("test"), "the scheduled run repeats the tests");
-        assert.ok(![...scheduled].some((j) => onPr.has(j) || onMain.has(j)), "a drift job also runs on pull requests or main");
     });
 
-    it("runs the doctor on every stack on a schedule only", () => {
-        assert.ok(githubJobsFor(wf, "schedule").has("doctor") && !onPr.has("doctor") && !onMain.has("doctor"), "the doctor job is not scheduled only");
+    it("checks every stack for drift on a schedule, with a refreshed preview of the recorded selections that fails on any change, and changes nothing", () => {
+        const drift = scheduleOf("preview").runs;
+        assert.deepEqual([...new Set(drift.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
+        for (const r of drift) {
+            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} on the drift schedule`);
+            const steps = arr(jobs[r.job].steps).map(obj);
+            const w = obj(steps[r.at].with);
+            assert.equal(String(w.refresh), "true", `${r.job}: the drift preview does not refresh`);
+            assert.equal(String(w["expect-no-changes"]), "true", `${r.job}: the drift preview passes with changes`);
+            // The last run's selections, so that a namespace labelled since is not drift.
+            const records = steps.findIndex((st) => /pulumi stack output tenants --json/.test(str(st.run) ?? "") && /REGISTRY_ACCESS_RECORDED_TENANTS/.test(str(st.run) ?? ""));
+            assert.ok(records >= 0 && records < r.at, `${r.job}: no step sets REGISTRY_ACCESS_RECORDED_TENANTS from pulumi stack output tenants before the preview`);
+            assert.ok(steps.slice(0, records).some((st) => str(st.uses)?.startsWith("pulumi/actions@")), `${r.job}: pulumi stack output runs before the CLI is installed`);
+        }
+    });
+
+    it("reconciles every stack on a schedule of its own, every few minutes, each job done within the period", () => {
+        const { cron, jobs: scheduled, runs: reconciles } = scheduleOf("reconcile");
+        const period = /^\*\/(\d+) \* \* \* \*$/.exec(cron);
+        assert.ok(period, `the reconcile's schedule "${cron}" is not every N minutes`);
+        assert.deepEqual(reconciles.map((r) => r.command), reconciles.map(() => "reconcile"), "the reconcile's schedule runs something else too");
+        assert.deepEqual(reconciles.map((r) => stackBaseName(r.stack)).sort(), [...STACKS.keys()].sort(), "not one reconcile per stack");
+        for (const name of scheduled) {
+            const timeout = Number(obj(jobs[name])["timeout-minutes"]);
+            assert.ok(timeout > 0 && timeout < Number(period[1]), `${name}: timeout-minutes ${timeout} is not below the ${period[1]}-minute period`);
+        }
+    });
+
+    it("never runs a reconcile beside an up of its stack: the same concurrency group, neither cancelled; schedules queue apart from main", () => {
+        const groupOf = (r: GithubPulumiRun) => {
+            const c = jobs[r.job].concurrency;
+            return withRow(str(c) ?? str(obj(c).group) ?? "", r.row);
+        };
+        for (const r of runs.filter((x) => x.command === "reconcile")) {
+            const up = runs.find((x) => x.command === "up" && onMain.has(x.job) && stackBaseName(x.stack) === stackBaseName(r.stack));
+            assert.ok(up, `no up of ${r.stack}`);
+            assert.equal(groupOf(r), groupOf(up), `${r.job} (${r.stack}) is not in ${up.job}'s concurrency group`);
+            assert.notEqual(obj(jobs[r.job].concurrency)["cancel-in-progress"], true, `${r.job} may be cancelled mid-update`);
+        }
+        // A group keeps one pending run: a scheduled run waiting in main's would cancel a push's.
+        assert.match(String(obj(wf.concurrency).group), /github\.event\.schedule/, "scheduled runs share main's workflow concurrency group");
+    });
+
+    it("lets prod's reconcile only add, outside the production environment's reviewers, with the history to compare commits", () => {
+        for (const r of runs.filter((x) => x.command === "reconcile")) {
+            const env = withRow(environmentName(jobs[r.job].environment) ?? "", r.row);
+            if (stackBaseName(r.stack) === "prod") {
+                assert.ok(r.onlyAdd, `${r.job}: prod's reconcile without --only-add`);
+                assert.ok(env !== "" && env !== "production", `${r.job}: prod's reconcile in environment "${env}": production's reviewers would hold every run`);
+                const checkout = arr(jobs[r.job].steps).map(obj).find((st) => str(st.uses)?.startsWith("actions/checkout@"));
+                assert.equal(String(obj(checkout?.with)["fetch-depth"]), "0", `${r.job}: --only-add compares commits, and needs the whole history`);
+            } else {
+                assert.ok(!r.onlyAdd, `${r.job}: ${r.stack}'s reconcile is limited to adding`);
+            }
+        }
+    });
+
+    it("runs the doctor on every stack on the drift job's schedule only", () => {
+        const onDrift = githubJobsFor(wf, { schedule: scheduleOf("preview").cron });
+        const onReconcile = githubJobsFor(wf, { schedule: scheduleOf("reconcile").cron });
+        assert.ok(onDrift.has("doctor") && !onReconcile.has("doctor") && !onPr.has("doctor") && !onMain.has("doctor"), "the doctor job is not on the drift job's schedule only");
         const job = jobs.doctor;
         const step = arr(job.steps).map(obj).find((s) => /npm run doctor -- --stack "\$STACK"/.test(str(s.run) ?? ""));
         assert.ok(step, "no npm run doctor step");
@@ -455,11 +570,12 @@ interface GitlabPulumiRun extends PulumiRun {
     instance: GitlabInstance;
 }
 
+/** Every stack operation: pulumi's, and the reconcile script's (deploy/reconcile.ts), as "reconcile". */
 function gitlabPulumiRuns(ci: Obj): GitlabPulumiRun[] {
     const out: GitlabPulumiRun[] = [];
     for (const inst of gitlabInstances(ci)) {
         for (const command of inst.commands) {
-            const m = /\bpulumi\s+(preview|up|update|destroy|refresh)\b/.exec(command);
+            const m = /\bpulumi\s+(preview|up|update|destroy|refresh)\b/.exec(command) ?? (RECONCILE.test(command) ? [command, "reconcile"] : null);
             if (!m) continue;
             const s = /(?:--stack|-s)[\s=]+"?([^\s"]+)"?/.exec(command);
             assert.ok(s, `${inst.job}: pulumi ${m[1]} without --stack`);
@@ -471,25 +587,45 @@ function gitlabPulumiRuns(ci: Obj): GitlabPulumiRun[] {
     return out;
 }
 
-/** Whether the job's rules let it run in this pipeline (workflow rules allow all three). */
-function gitlabRuleFor(job: Obj, pipeline: "mr" | "main" | "schedule"): Obj | undefined {
+/**
+ * The pipelines a GitLab project runs here, by their predefined variables: a merge request's, a
+ * push to main's, and the two schedules of main, the reconcile's (REGISTRY_ACCESS_SCHEDULE=reconcile,
+ * set on the schedule) and the drift job's (the variable unset).
+ */
+const GITLAB_PIPELINES = {
+    mr: { CI_PIPELINE_SOURCE: "merge_request_event" },
+    main: { CI_PIPELINE_SOURCE: "push", CI_COMMIT_BRANCH: "main", CI_DEFAULT_BRANCH: "main" },
+    drift: { CI_PIPELINE_SOURCE: "schedule", CI_COMMIT_BRANCH: "main", CI_DEFAULT_BRANCH: "main" },
+    reconcile: { CI_PIPELINE_SOURCE: "schedule", CI_COMMIT_BRANCH: "main", CI_DEFAULT_BRANCH: "main", REGISTRY_ACCESS_SCHEDULE: "reconcile" },
+} as const;
+type GitlabPipeline = keyof typeof GITLAB_PIPELINES;
+
+/**
+ * A rule's `if` in this pipeline: `&&` of `$VAR == "value"` and `$VAR != "value"` (an unset variable
+ * equals nothing), the only form the file uses; anything else fails the test rather than being guessed at.
+ */
+function gitlabCondition(cond: string, pipeline: GitlabPipeline): boolean {
+    const vars: Record<string, string> = GITLAB_PIPELINES[pipeline];
+    return cond.split("&&").every((term) => {
+        const m = /^\s*\$(\w+)\s*(==|!=)\s*(?:"([^"]*)"|\$(\w+))\s*$/.exec(term);
+        assert.ok(m, `cannot read the rule "${cond}"`);
+        const equal = vars[m[1]] !== undefined && vars[m[1]] === (m[3] ?? vars[m[4]]);
+        return m[2] === "==" ? equal : !equal;
+    });
+}
+
+/** The rule that lets the job run in this pipeline (GitLab's first matching rule), or undefined. */
+function gitlabRuleFor(job: Obj, pipeline: GitlabPipeline): Obj | undefined {
     const rules = arr(job.rules).map(obj);
     if (rules.length === 0) return {};
-    const source = { mr: "merge_request_event", main: "push", schedule: "schedule" }[pipeline];
-    return rules.find((r) => {
-        const cond = str(r.if) ?? "";
-        if (r.when === "never") return false;
-        const unequal = /\$CI_PIPELINE_SOURCE\s*!=\s*"([a-z_]+)"/.exec(cond);
-        if (unequal) return unequal[1] !== source;
-        if (pipeline === "schedule") return /\$CI_PIPELINE_SOURCE\s*==\s*"schedule"/.test(cond);
-        return pipeline === "mr" ? /merge_request_event/.test(cond) : /CI_COMMIT_BRANCH\s*==\s*("main"|\$CI_DEFAULT_BRANCH)/.test(cond);
-    });
+    const rule = rules.find((r) => r.if === undefined || gitlabCondition(String(r.if), pipeline));
+    return rule === undefined || rule.when === "never" ? undefined : rule;
 }
 
 describe("GitLab CI pipeline", () => {
     const ci = readYaml(GITLAB_CI);
     const runs = gitlabPulumiRuns(ci);
-    const runsIn = (pipeline: "mr" | "main" | "schedule") => runs.filter((r) => gitlabRuleFor(r.instance.resolved, pipeline) !== undefined);
+    const runsIn = (pipeline: GitlabPipeline) => runs.filter((r) => gitlabRuleFor(r.instance.resolved, pipeline) !== undefined);
 
     it("has the stages test, preview, deploy in that order", () => {
         const stages = strings(ci.stages);
@@ -521,26 +657,78 @@ describe("GitLab CI pipeline", () => {
         assert.deepEqual(mr.filter((r) => r.command !== "preview").map((r) => `${r.job}: ${r.command}`), []);
     });
 
-    it("checks every stack for drift in scheduled pipelines, with a refreshed preview that fails on any change", () => {
-        const workflowRules = arr(obj(ci.workflow).rules).map((r) => str(obj(r).if) ?? "");
-        assert.ok(workflowRules.some((c) => /\$CI_PIPELINE_SOURCE\s*==\s*"schedule"/.test(c)), "workflow rules drop scheduled pipelines");
-        const scheduled = runsIn("schedule");
-        assert.deepEqual([...new Set(scheduled.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
-        for (const r of scheduled) {
-            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} in a scheduled pipeline`);
-            const line = r.instance.commands.find((c) => /\bpulumi\s+preview\b/.test(c)) ?? "";
-            assert.match(line, /--refresh\b/, `${r.job}: the drift preview does not refresh`);
-            assert.match(line, /--expect-no-changes\b/, `${r.job}: the drift preview passes with changes`);
-            assert.equal(gitlabRuleFor(r.instance.resolved, "mr"), undefined, `${r.job} also runs in merge requests`);
-            assert.equal(gitlabRuleFor(r.instance.resolved, "main"), undefined, `${r.job} also runs on main`);
+    it("runs every kind of pipeline it has jobs for, and the tests in neither schedule", () => {
+        const workflowRules = arr(obj(ci.workflow).rules).map(obj);
+        for (const pipeline of Object.keys(GITLAB_PIPELINES) as GitlabPipeline[]) {
+            assert.ok(gitlabRuleFor({ rules: workflowRules }, pipeline), `the workflow rules drop the ${pipeline} pipeline`);
         }
-        assert.equal(gitlabRuleFor(gitlabResolve(ci, "test"), "schedule"), undefined, "the scheduled pipeline repeats the tests");
+        for (const pipeline of ["drift", "reconcile"] as const) {
+            assert.equal(gitlabRuleFor(gitlabResolve(ci, "test"), pipeline), undefined, `the ${pipeline} schedule repeats the tests`);
+        }
     });
 
-    it("runs the doctor on every stack in scheduled pipelines only", () => {
+    it("checks every stack for drift in the drift schedule, with a refreshed preview of the recorded selections that fails on any change", () => {
+        const scheduled = runsIn("drift");
+        assert.deepEqual([...new Set(scheduled.map((r) => stackBaseName(r.stack)))].sort(), [...STACKS.keys()].sort());
+        for (const r of scheduled) {
+            assert.equal(r.command, "preview", `${r.job} would change ${r.stack} in the drift schedule`);
+            const at = r.instance.commands.findIndex((c) => /\bpulumi\s+preview\b/.test(c));
+            const line = r.instance.commands[at];
+            assert.match(line, /--refresh\b/, `${r.job}: the drift preview does not refresh`);
+            assert.match(line, /--expect-no-changes\b/, `${r.job}: the drift preview passes with changes`);
+            // The last run's selections, so that a namespace labelled since is not drift.
+            const records = r.instance.commands.findIndex((c) => /pulumi stack output tenants --json/.test(c) && /export REGISTRY_ACCESS_RECORDED_TENANTS=/.test(c));
+            assert.ok(records >= 0 && records < at, `${r.job}: no export of REGISTRY_ACCESS_RECORDED_TENANTS from pulumi stack output tenants before the preview`);
+            for (const other of ["mr", "main", "reconcile"] as const) {
+                assert.equal(gitlabRuleFor(r.instance.resolved, other), undefined, `${r.job} also runs in the ${other} pipeline`);
+            }
+        }
+    });
+
+    it("reconciles every stack in the reconcile schedule, and nowhere else", () => {
+        const scheduled = runsIn("reconcile");
+        assert.deepEqual(scheduled.map((r) => r.command), scheduled.map(() => "reconcile"), "the reconcile schedule runs something else too");
+        assert.deepEqual(scheduled.map((r) => stackBaseName(r.stack)).sort(), [...STACKS.keys()].sort(), "not one reconcile per stack");
+        for (const r of runs.filter((x) => x.command === "reconcile")) {
+            for (const other of ["mr", "main", "drift"] as const) {
+                assert.equal(gitlabRuleFor(r.instance.resolved, other), undefined, `${r.job} also runs in the ${other} pipeline`);
+            }
+            const build = r.instance.commands.findIndex((c) => /\bnpm run (--silent )?build\b/.test(c));
+            const at = r.instance.commands.findIndex((c) => RECONCILE.test(c));
+            assert.ok(build >= 0 && build < at, `${r.job}: build/deploy/reconcile.js is run before npm run build made it`);
+        }
+    });
+
+    it("runs each reconcile in its stack's up's resource group and environment, as access (no deployment, no approval)", () => {
+        const ups = runsIn("main").filter((r) => r.command === "up");
+        for (const r of runs.filter((x) => x.command === "reconcile")) {
+            const up = ups.find((u) => stackBaseName(u.stack) === stackBaseName(r.stack));
+            assert.ok(up, `no up of ${r.stack}`);
+            assert.equal(r.instance.resolved.resource_group, up.instance.resolved.resource_group, `${r.job} would run beside ${up.job}`);
+            // The up's environment: the same protected, environment-scoped kubeconfig.
+            assert.equal(environmentName(r.instance.resolved.environment), environmentName(up.instance.resolved.environment), `${r.job} reads another environment's variables than ${up.job}`);
+            assert.equal(obj(r.instance.resolved.environment).action, "access", `${r.job}: a deployment, which approval rules would hold and "outdated" checks would count`);
+            assert.notEqual((gitlabRuleFor(r.instance.resolved, "reconcile") ?? {}).when, "manual", `${r.job} waits for a person`);
+        }
+    });
+
+    it("lets prod's reconcile only add, with the whole history to compare commits", () => {
+        for (const r of runs.filter((x) => x.command === "reconcile")) {
+            const line = r.instance.commands.find((c) => RECONCILE.test(c)) ?? "";
+            if (stackBaseName(r.stack) === "prod") {
+                assert.match(line, /--only-add\b/, `${r.job}: prod's reconcile without --only-add`);
+                assert.equal(String(r.instance.variables.GIT_DEPTH), "0", `${r.job}: --only-add compares commits, and needs the whole history (GIT_DEPTH 0)`);
+            } else {
+                assert.doesNotMatch(line, /--only-add\b/, `${r.job}: ${r.stack}'s reconcile is limited to adding`);
+            }
+        }
+    });
+
+    it("runs the doctor on every stack in the drift schedule only", () => {
         const doctors = gitlabInstances(ci).filter((i) => i.job === "doctor");
         const stacks = doctors.map((i) => {
-            assert.ok(gitlabRuleFor(i.resolved, "schedule") && !gitlabRuleFor(i.resolved, "mr") && !gitlabRuleFor(i.resolved, "main"), "the doctor job is not scheduled only");
+            const only = gitlabRuleFor(i.resolved, "drift") && !gitlabRuleFor(i.resolved, "reconcile") && !gitlabRuleFor(i.resolved, "mr") && !gitlabRuleFor(i.resolved, "main");
+            assert.ok(only, "the doctor job is not in the drift schedule only");
             const line = i.commands.find((c) => /\bnpm run doctor -- --stack\b/.test(c));
             assert.ok(line, "no npm run doctor line");
             return substitute(/--stack\s+"?([^\s"]+)"?/.exec(line)![1], i.variables);

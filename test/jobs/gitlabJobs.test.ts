@@ -8,7 +8,9 @@
  * `pulumi` is a stand-in: the real CLI needs a cluster and a state backend, and `npm run
  * pipelines` runs it with this same PATH. It checks what the program then needs of the job's
  * environment: kubectl on PATH (the image-isolation probe's client; without it a stack with two
- * tenants warns "cannot tell" and `require` stops), KUBECONFIG and a shared backend.
+ * tenants warns "cannot tell" and `require` stops), KUBECONFIG and a shared backend. It answers
+ * the drift job's `stack output` and the reconcile's `preview --json` (one resource to create) and
+ * `stack history` (an approved up of this commit), so that the reconcile goes on to its `up`.
  *
  * npm run test:jobs (not in npm test, which its test job runs). Each job runs `npm ci` from the
  * npm cache (GitLab's cache of `.npm/`) and curl gets dl.k8s.io's kubectl from this machine's.
@@ -88,17 +90,34 @@ function copyCheckout(to: string) {
 
 const PULUMI_STAND_IN = (log: string) => `#!/bin/bash
 # pulumi stand-in (test/jobs/gitlabJobs.test.ts): what the program needs of the job's environment.
+fail() { echo "pulumi stand-in: $*" >&2; echo "FAILED $*" >>'${log}'; exit 1; }
+backend() { case "\${PULUMI_BACKEND_URL:-}" in "" | file://*) fail "no shared backend" ;; esac; }
+stack="$(sed -nE 's/.*--stack ([^ ]+).*/\\1/p' <<<"$*")"
+case "$1 $2" in
+  "plugin "*) exit 0 ;; # @pulumi/kubernetes's install script
+  "stack output")
+    backend
+    echo "pulumi $*" >>'${log}'
+    echo '[{"namespace": "xnat-jobs", "pullSecretNames": ["regcred"], "serviceAccounts": ["default"]}]'
+    exit 0 ;;
+  "stack history")
+    backend
+    echo "pulumi $*" >>'${log}'
+    printf '[{"version": 2, "kind": "update", "result": "succeeded", "message": "", "environment": {"git.head": "%s"}}]\\n' "\${CI_COMMIT_SHA:-}"
+    exit 0 ;;
+esac
 case "$1" in
-  plugin) exit 0 ;; # @pulumi/kubernetes's install script
   preview | up) ;;
   *) echo "pulumi stand-in: unexpected pulumi $*" >&2; exit 2 ;;
 esac
-fail() { echo "pulumi stand-in: $*" >&2; echo "FAILED $*" >>'${log}'; exit 1; }
 kubectl="$(type -P kubectl)" || fail "image isolation: cannot tell (kubectl is not on PATH)"
 "$kubectl" version --client >/dev/null || fail "$kubectl does not run"
 [ -s "\${KUBECONFIG:-}" ] || fail "KUBECONFIG is not a file"
-case "\${PULUMI_BACKEND_URL:-}" in "" | file://*) fail "no shared backend" ;; esac
-echo "pulumi $* | kubectl $kubectl" >>'${log}'
+backend
+echo "pulumi $* | kubectl $kubectl | recorded \${REGISTRY_ACCESS_RECORDED_TENANTS:+set}" >>'${log}'
+if [ "$1" = preview ] && [[ " $* " == *" --json "* ]]; then
+  printf '{"steps": [{"op": "same", "urn": "urn:pulumi:%s::registry-access::pulumi:pulumi:Stack::registry-access-%s", "newState": {"type": "pulumi:pulumi:Stack", "custom": false}}, {"op": "create", "urn": "urn:pulumi:%s::registry-access::registry-access:index:RegistryAccess$kubernetes:core/v1:Secret::team-new/regcred", "newState": {"type": "kubernetes:core/v1:Secret", "custom": true}}], "diagnostics": []}\\n' "$stack" "$stack" "$stack"
+fi
 `;
 
 /** The CI/CD settings a team sets (docs/deploy.md, "Secrets"), with values for this test only. */
@@ -159,9 +178,11 @@ describe("GitLab jobs with only their image's tools and what they install", func
         else fs.rmSync(work, { recursive: true, force: true });
     });
 
-    it("has the jobs it expects (test, preview, drift, doctor and the ups)", () => {
+    it("has the jobs it expects (test, preview, drift, doctor, the ups and the reconciles)", () => {
         const names = all.map((j) => j.name.replace(/:? \[.*$/, ""));
-        for (const n of ["test", "preview", "drift", "doctor", "up:dev", "up:staging", "up:prod"]) assert.ok(names.includes(n), `no job ${n}`);
+        for (const n of ["test", "preview", "drift", "doctor", "up:dev", "up:staging", "up:prod", "reconcile:dev", "reconcile:staging", "reconcile:prod"]) {
+            assert.ok(names.includes(n), `no job ${n}`);
+        }
     });
 
     for (const { job, same } of picked) {
@@ -184,6 +205,7 @@ describe("GitLab jobs with only their image's tools and what they install", func
                 CI: "true",
                 GITLAB_CI: "true",
                 CI_PROJECT_DIR: project,
+                CI_COMMIT_SHA: "0123456789abcdef0123456789abcdef01234567",
                 CI_JOB_NAME: job.name,
                 HOME: home,
                 // The image's PATH; /pulumi/bin's CLI is the stand-in.
@@ -205,12 +227,32 @@ describe("GitLab jobs with only their image's tools and what they install", func
             }
             assert.equal(code, 0, `${job.name} exited ${code}; its output ends:\n${tail(output)}`);
 
-            if (job.commands.some((c) => /\bpulumi\s+(preview|up)\b/.test(c))) {
+            const reconciles = job.commands.some((c) => /\bbuild\/deploy\/reconcile\.js\b/.test(c));
+            if (reconciles || job.commands.some((c) => /\bpulumi\s+(preview|up)\b/.test(c))) {
                 const calls = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
-                assert.equal(calls.length, 1, `${job.name}: expected one pulumi run, got ${JSON.stringify(calls)}`);
-                assert.match(calls[0], new RegExp(`^pulumi (preview|up) .*--stack "?${job.variables.STACK}"?\\b`));
-                // The kubectl the job installed, not one from the machine.
-                assert.ok(calls[0].endsWith(`| kubectl ${project}/.ci-tools/kubectl`), calls[0]);
+                const runs = calls.filter((c) => /^pulumi (preview|up) /.test(c));
+                for (const run of runs) {
+                    assert.match(run, new RegExp(`^pulumi (preview|up) .*--stack "?${job.variables.STACK}"?\\b`));
+                    // The kubectl the job installed, not one from the machine.
+                    assert.ok(run.includes(`| kubectl ${project}/.ci-tools/kubectl |`), run);
+                }
+                if (reconciles) {
+                    // Its preview, then the up of what it found (only that, with --only-add); never
+                    // with the drift job's frozen selections.
+                    assert.equal(runs.length, 2, `${job.name}: expected a preview and an up, got ${JSON.stringify(calls)}`);
+                    assert.match(runs[0], /^pulumi preview --json /);
+                    assert.match(runs[1], /^pulumi up --yes /);
+                    const onlyAdd = job.commands.some((c) => /--only-add\b/.test(c));
+                    assert.equal(/--target urn:pulumi:\S+::team-new\/regcred\b/.test(runs[1]), onlyAdd, runs[1]);
+                    assert.equal(calls.some((c) => c.startsWith("pulumi stack history ")), onlyAdd, JSON.stringify(calls));
+                    assert.ok(runs.every((r) => !r.endsWith("| recorded set")), `${job.name}: the reconcile ran with REGISTRY_ACCESS_RECORDED_TENANTS`);
+                } else {
+                    assert.equal(runs.length, 1, `${job.name}: expected one pulumi run, got ${JSON.stringify(calls)}`);
+                    // The drift job previews the selections the last run recorded.
+                    const drift = job.commands.some((c) => /--expect-no-changes\b/.test(c));
+                    assert.equal(runs[0].endsWith("| recorded set"), drift, `${job.name}: ${runs[0]}`);
+                    if (drift) assert.match(calls[0], new RegExp(`^pulumi stack output tenants --json --stack "?${job.variables.STACK}"?\\b`));
+                }
             }
         });
     }
