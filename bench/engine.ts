@@ -217,14 +217,14 @@ function parseOptions(argv: string[]): Options {
 
 // ---------------------------------------------------------------- the cluster
 
-interface Cluster {
+export interface Cluster {
     kubeconfig: string;
     /** Pids of the control plane, when this benchmark started it: their CPU is read from /proc. */
     serverPids: number[];
     stop(): void;
 }
 
-function startCluster(): Cluster {
+export function startCluster(): Cluster {
     const given = process.env.KUBECONFIG;
     if (given) {
         return { kubeconfig: given, serverPids: [], stop: () => undefined };
@@ -257,6 +257,32 @@ function startCluster(): Cluster {
     const serverPids = ["apiserver", "etcd", "controller-manager"].map((name) => Number(readFileSync(path.join(dir, `${name}.pid`), "utf8")));
     return { kubeconfig: up.stdout.trim().split("\n").pop()!, serverPids, stop };
 }
+
+/** What every command of a benchmark runs with: the cluster, an offline CLI, a file backend in BACKEND. */
+export function benchEnv(cluster: Cluster, kubectlCache: string, extra: Record<string, string> = {}, backend?: string): NodeJS.ProcessEnv {
+    return {
+        ...process.env,
+        ...OFFLINE_ENV,
+        KUBECONFIG: cluster.kubeconfig,
+        KUBECACHEDIR: kubectlCache,
+        PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+        ...(backend ? { PULUMI_BACKEND_URL: `file://${backend}` } : {}),
+        ...extra,
+    };
+}
+
+/** Runs kubectl (not measured), INPUT on its stdin; its stdout, or an error with its stderr. */
+export function kubectl(env: NodeJS.ProcessEnv, args: string[], input?: string): string {
+    const r = spawnSync("kubectl", args, { env, input, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (r.status !== 0) {
+        throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
+    }
+    return r.stdout;
+}
+
+/** The API server's version, as the reports' header gives it. */
+export const serverVersion = (env: NodeJS.ProcessEnv): string =>
+    kubectl(env, ["version", "-o", "json"]).match(/"serverVersion":[^}]*"gitVersion":\s*"([^"]+)"/)?.[1] ?? "unknown";
 
 // ---------------------------------------------------------------- the ways
 
@@ -308,15 +334,7 @@ class Bench {
     ) {}
 
     private env(extra: Record<string, string> = {}, backend?: string): NodeJS.ProcessEnv {
-        return {
-            ...process.env,
-            ...OFFLINE_ENV,
-            KUBECONFIG: this.cluster.kubeconfig,
-            KUBECACHEDIR: this.kubectlCache,
-            PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
-            ...(backend ? { PULUMI_BACKEND_URL: `file://${backend}` } : {}),
-            ...extra,
-        };
+        return benchEnv(this.cluster, this.kubectlCache, extra, backend);
     }
 
     private serverCpu(): number {
@@ -358,11 +376,7 @@ class Bench {
     }
 
     kubectl(args: string[]): string {
-        const r = spawnSync("kubectl", args, { env: this.env(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-        if (r.status !== 0) {
-            throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
-        }
-        return r.stdout;
+        return kubectl(this.env(), args);
     }
 
     /** Deletes the run's namespaces and waits until they are gone (not measured). */
@@ -525,7 +539,9 @@ export function changeSummary(output: string): Record<string, number> {
 
 // ---------------------------------------------------------------- tables
 
-const s1 = (ms: number) => (ms / 1000).toFixed(ms < 10000 ? 2 : 1);
+export const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+/** MS in seconds, as the tables show them. */
+export const s1 = (ms: number) => (ms / 1000).toFixed(ms < 10000 ? 2 : 1);
 const showS = (st: Stat | undefined) => (!st ? "–" : st.min === st.max ? s1(st.median) : `${s1(st.median)} (${s1(st.min)}–${s1(st.max)})`);
 
 function select(ms: Measurement[], q: Partial<Measurement>): Measurement[] {
@@ -602,7 +618,6 @@ export function report(ms: Measurement[], splits: PreviewSplit[], sizes: Options
 
     // The targets, from the issue.
     const verdicts: string[] = [];
-    const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
     for (const { namespaces, registries } of sizes.filter((z) => z.namespaces >= 100)) {
         for (const op of ["create", "preview"] as const) {
             const p = wall({ namespaces, registries, op, way: "program" });
@@ -737,9 +752,10 @@ export async function main(argv: string[]): Promise<void> {
     const work = mkdtempSync(path.join(os.tmpdir(), "registry-access-bench-engine-"));
     const cluster = startCluster();
     try {
-        const bench = new Bench(cluster, path.join(work, "kubectl-cache"));
+        const kubectlCache = path.join(work, "kubectl-cache");
+        const bench = new Bench(cluster, kubectlCache);
         print(`Machine: ${machine()}`);
-        print(`Kubernetes: ${bench.kubectl(["version", "-o", "json"]).match(/"serverVersion":[^}]*"gitVersion":\s*"([^"]+)"/)?.[1] ?? "unknown"}; memory sampled every ${SAMPLE_MS} ms`);
+        print(`Kubernetes: ${serverVersion(benchEnv(cluster, kubectlCache))}; memory sampled every ${SAMPLE_MS} ms`);
         print(`Runs per size: ${options.sizes.map((z) => `N=${z.namespaces} M=${z.registries}: ${z.runs}`).join(", ") || "none"}`);
         print(`Load average at start: ${loadAverage()}`);
         print();

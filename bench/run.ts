@@ -7,6 +7,7 @@
  *   npm run bench -- --quick      N = 10 only, 1 run each, no `npm test` (for CI: keeps it running)
  *   options: --runs K, --startup-runs K, --npm-test-runs K
  *   npm run bench -- engine ...   the real engine on a real API server instead (bench/engine.ts)
+ *   npm run bench -- reconcile    a selector stack's no-change, new-namespace and rotation runs (bench/reconcile.ts)
  *   npm run bench -- doctor ...   npm run doctor on 300 namespaces x 3 workloads (bench/doctor.ts)
  *
  * Every measured run is a fresh process (Pulumi's runtime state is process-global), one at a
@@ -269,8 +270,9 @@ function main(): void {
 }
 
 // `npm run bench -- engine ...`: the real engine on a real API server (bench/engine.ts);
+// `npm run bench -- reconcile ...`: a deployed selector stack's runs (bench/reconcile.ts);
 // `npm run bench -- doctor ...`: npm run doctor on many namespaces (bench/doctor.ts).
-if (process.argv[2] === "engine" || process.argv[2] === "doctor") {
+if (["engine", "reconcile", "doctor"].includes(process.argv[2])) {
     const which = process.argv[2];
     (require(`./${which}`) as { main(argv: string[]): Promise<void> }).main(process.argv.slice(3)).catch((err: unknown) => {
         process.stderr.write(`bench ${which} failed: ${err instanceof Error ? err.message : String(err)}\n`);
