@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse, type YAMLError } from "yaml";
 import { PROJECT } from "../components/config";
+import { projectDir, stacksDirOf } from "./project";
 import { checkStackFile, type Finding, yamlMessage } from "./stackFile";
 
 interface Args {
@@ -30,15 +31,12 @@ function parseArgs(argv: string[]): Args {
 class UsageError extends Error {}
 
 /** The folder holding Pulumi.yaml: the working directory or one above it. */
-function projectDir(from: string): string {
-    for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-        if (existsSync(path.join(dir, "Pulumi.yaml"))) {
-            return dir;
-        }
-        if (dir === path.dirname(dir)) {
-            throw new UsageError("no Pulumi.yaml here or above: run it in the project");
-        }
+function projectHere(): string {
+    const dir = projectDir(process.cwd());
+    if (dir === undefined) {
+        throw new UsageError("no Pulumi.yaml here or above: run it in the project");
     }
+    return dir;
 }
 
 /** Checks Pulumi.yaml itself and returns where the stack files live. */
@@ -56,7 +54,7 @@ function readProject(dir: string, findings: Finding[]): string {
     if (project.name !== PROJECT) {
         findings.push({ file, line: 1, column: 1, path: "name", message: `must be ${PROJECT}: it is the namespace of every config key`, fix: `set name: ${PROJECT}` });
     }
-    return typeof project.stackConfigDir === "string" ? path.join(dir, project.stackConfigDir) : dir;
+    return stacksDirOf(dir, project);
 }
 
 function stackFiles(stacksDir: string, targets: string[]): string[] {
@@ -76,7 +74,7 @@ function main(argv: string[]): number {
     }
     const args = parseArgs(argv);
     const findings: Finding[] = [];
-    const stacksDir = readProject(projectDir(process.cwd()), findings);
+    const stacksDir = readProject(projectHere(), findings);
     const files = stackFiles(stacksDir, args.targets);
     if (files.length === 0) {
         throw new UsageError(`no stack files (Pulumi.<stack>.yaml) in ${stacksDir}`);

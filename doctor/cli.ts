@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { askingOnce, clusterKubectl, type Kubectl, kubectlFailure } from "../components/cluster";
 import { ConfigError, ENCRYPTED_PLACEHOLDER, formatProblems, type StackConfig } from "../components/config";
 import { listedNamespaces, selectNamespaces } from "../components/namespaceSelection";
+import { projectDir, stacksDirOf } from "../check/project";
 import { stackConfigOf, yamlMessage } from "../check/stackFile";
 import { readStackFile } from "../check/stackReading";
 import { DoctorError, diagnose, exitCode, type Scope, table } from "./doctor";
@@ -91,16 +92,11 @@ export function parseArgs(argv: string[]): Args {
 
 /** The folder of the stack files: Pulumi.yaml's `stackConfigDir`, from here or above. */
 function stacksDir(): string {
-    for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
-        const file = path.join(dir, "Pulumi.yaml");
-        if (existsSync(file)) {
-            const project = (parse(readFileSync(file, "utf8")) ?? {}) as { stackConfigDir?: unknown };
-            return typeof project.stackConfigDir === "string" ? path.join(dir, project.stackConfigDir) : dir;
-        }
-        if (dir === path.dirname(dir)) {
-            throw new UsageError("no Pulumi.yaml here or above: run it in the project, or use --namespace");
-        }
+    const dir = projectDir(process.cwd());
+    if (dir === undefined) {
+        throw new UsageError("no Pulumi.yaml here or above: run it in the project, or use --namespace");
     }
+    return stacksDirOf(dir, (parse(readFileSync(path.join(dir, "Pulumi.yaml"), "utf8")) ?? {}) as { stackConfigDir?: unknown });
 }
 
 /**
