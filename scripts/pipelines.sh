@@ -94,7 +94,14 @@ cleanup() {
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
     (unset KUBECONFIG && "scripts/local-${STARTED[i]}.sh" down >&2)
   done
-  if ((rc == 0)); then rm -rf "${WORK}"; else log "kept ${WORK} for a look"; fi
+  # A failed run's logs are kept for a look, never the variables file: the clusters' keys, the
+  # backend's and the passphrase.
+  if ((rc == 0)); then
+    rm -rf "${WORK}"
+  else
+    rm -f "${REPO}/.gitlab-ci-local-variables.yml"
+    log "kept ${WORK} for a look (the variables file removed)"
+  fi
   exit "${rc}"
 }
 trap cleanup EXIT
