@@ -12,24 +12,29 @@
  *    a deleted namespace (`namespaces "x" not found`) and would make a deleted account again.
  * 3. A plain `pulumi up`, never `--refresh`: a hand edit stays for the drift job to report.
  *
- * --only-add, for a stack behind an approval gate (prod): the reconcile deploys only the commit of
- * the stack's last approved `up` (the newest `up` in `pulumi stack history` not made by the
- * reconcile: its `git.head`), or a later one that changes none of what a deploy reads; otherwise it
- * waits (exit 0) for the approved `up`. It then proceeds only when every step of the preview
- * (after the refresh) is `same`, `create` or `read`, or the `delete` of a component (a state-only
- * record, whose objects are gone), and its `up` targets exactly those creates and deletes, so a
- * change in the cluster between preview and `up` cannot widen it. Any update, replacement or
- * delete of an object stops the job (exit 1), naming each, for the approved `up` to make.
+ * First of all, whatever the stack, the reconcile deploys only the commit of the stack's last
+ * pipeline `up` (the newest successful `up` in `pulumi stack history` not made by the reconcile:
+ * its `git.head`), or a later one that changes none of what a deploy reads; otherwise it waits
+ * (exit 0) for that `up`, so a merge that failed its tests, or awaits prod's approval, never
+ * reaches a cluster through the reconcile.
  *
- * Never prints a secret: the CLI's JSON is parsed, not printed (it carries none with no
- * --show-secrets), and a `kubernetes:kubeconfig` set as a secret is read into memory and handed to
- * kubectl as an unnamed file (components/cluster.ts).
+ * --only-add, for a stack behind an approval gate (prod): it then proceeds only when every step of
+ * the preview (after the refresh) is `same`, `create` or `read`, or the `delete` of a component (a
+ * state-only record, whose objects are gone), and its `up` targets exactly those creates and
+ * deletes, so a change in the cluster between preview and `up` cannot widen it. Any update,
+ * replacement or delete of an object stops the job (exit 1), naming each, for the approved `up`.
+ *
+ * Never prints a secret: the CLI's JSON is parsed, and only the steps' types and names and the
+ * program's diagnostics are printed (it carries no secret value with no --show-secrets); a
+ * `kubernetes:kubeconfig` set as a secret is read into memory and handed to kubectl as an unnamed
+ * file (components/cluster.ts).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { clusterKubectl, type Kubectl, kubectlFailure } from "../components/cluster";
 
-/** The `--message` of the reconcile's own updates, by which the approved ones are told apart. */
+/** The `--message` of the reconcile's own updates, by which the pipeline's are told apart. */
 export const RECONCILE_MESSAGE = "registry-access reconcile";
+const RECONCILE_MESSAGES = new Set([RECONCILE_MESSAGE, `${RECONCILE_MESSAGE} (only adding)`]);
 
 /** What --only-add lets through without the approval gate (besides the delete of a component). */
 const ADDING = new Set(["same", "create", "read"]);
@@ -50,7 +55,8 @@ interface Step {
     op: string;
     urn: string;
     type: string;
-    custom: boolean;
+    /** As the CLI wrote it: a step without the field is not taken for a component. */
+    custom?: boolean;
     namespace?: string;
     name?: string;
 }
@@ -128,7 +134,7 @@ export function readPreview(stdout: string, stack: string): Step[] | undefined {
             op: str(s.op) ?? "",
             urn,
             type: str(state.type) ?? str(old.type) ?? shortUrn(urn).split(" ")[0],
-            custom: (state.custom ?? old.custom) === true,
+            custom: typeof (state.custom ?? old.custom) === "boolean" ? ((state.custom ?? old.custom) as boolean) : undefined,
             namespace: str(metadata.namespace),
             name: str(metadata.name),
         };
@@ -175,7 +181,7 @@ async function stackKubectl(stack: string): Promise<Kubectl> {
  * answer stops the run: a wrong "gone" would drop an object the cluster still has from the state.
  */
 async function goneFromCluster(steps: Step[], kubectlOf: () => Promise<Kubectl>): Promise<{ step: Step; why: string }[]> {
-    const candidates = steps.filter((s) => s.op === "delete" && s.custom && s.type.startsWith("kubernetes:") && s.namespace);
+    const candidates = steps.filter((s) => s.op === "delete" && s.custom === true && s.type.startsWith("kubernetes:") && s.namespace);
     if (candidates.length === 0) {
         return [];
     }
@@ -214,10 +220,10 @@ function headCommit(): string | undefined {
 }
 
 /**
- * The commit of the stack's last approved `up`: the newest successful update in its history that
+ * The commit of the stack's last pipeline `up`: the newest successful update in its history that
  * the reconcile did not make. null when there is none; "" when it recorded no commit.
  */
-async function approvedCommit(stack: string): Promise<{ commit: string; version: number } | null> {
+async function lastPipelineUp(stack: string): Promise<{ commit: string; version: number } | null> {
     const r = await pulumi(["stack", "history", "--output", "json", "--page-size", "200", "--stack", stack], true);
     const history = json(r.stdout);
     if (r.code !== 0 || !Array.isArray(history)) {
@@ -225,7 +231,7 @@ async function approvedCommit(stack: string): Promise<{ commit: string; version:
     }
     for (const raw of history) {
         const u = obj(raw);
-        if (u.kind === "update" && u.result === "succeeded" && !(str(u.message) ?? "").startsWith(RECONCILE_MESSAGE)) {
+        if (u.kind === "update" && u.result === "succeeded" && !RECONCILE_MESSAGES.has(str(u.message) ?? "")) {
             return { commit: str(obj(u.environment)["git.head"]) ?? "", version: typeof u.version === "number" ? u.version : 0 };
         }
     }
@@ -236,52 +242,55 @@ async function approvedCommit(stack: string): Promise<{ commit: string; version:
 export function deployReads(file: string, stack: string): boolean {
     const stackFile = /^stacks\/Pulumi\.(.+)\.ya?ml$/.exec(file);
     if (stackFile) {
-        return stackFile[1] === stack;
+        // org/project/prod or org/prod: the file is named after the last part.
+        return stackFile[1] === stack.split("/").pop();
     }
     return !NOT_DEPLOYED.some((re) => re.test(file));
 }
 
 /**
- * --only-add's first rule: the checkout deploys what the last approved `up` deployed. A reason to
+ * The first rule: the checkout deploys what the stack's last pipeline `up` deployed. A reason to
  * wait instead, or undefined to go on.
  */
-async function unapprovedChanges(stack: string): Promise<string | undefined> {
-    const approved = await approvedCommit(stack);
-    if (approved === null) {
-        return "no approved up on record (pulumi stack history): nothing to reconcile before the first one";
+async function undeployedChanges(stack: string): Promise<string | undefined> {
+    const last = await lastPipelineUp(stack);
+    if (last === null) {
+        return "no up on record but the reconcile's (pulumi stack history): nothing to reconcile before the pipeline's first";
     }
-    if (approved.commit === "") {
-        throw new Stop(`its last approved up (update ${approved.version}) recorded no commit (git.head), being run outside a Git checkout; run the approved up from the pipeline once`);
+    if (last.commit === "") {
+        throw new Stop(`its last up (update ${last.version}) recorded no commit (git.head), being run outside a Git checkout; run the up from the pipeline once`);
     }
     const head = headCommit();
     if (head === undefined) {
         throw new Stop("cannot tell which commit this is (no Git checkout, no CI_COMMIT_SHA or GITHUB_SHA)");
     }
-    if (head === approved.commit) {
+    if (head === last.commit) {
         return undefined;
     }
-    const diff = spawnSync("git", ["diff", "--name-only", approved.commit, head], { encoding: "utf8" });
+    // No renames: a deployed file moved to docs/ is a deployed file deleted.
+    const diff = spawnSync("git", ["diff", "--no-renames", "--name-only", last.commit, head], { encoding: "utf8" });
+    if (diff.error) {
+        throw new Stop(`cannot run git to compare ${head.slice(0, 12)} with the commit of the stack's last up (${diff.error.message}); the job needs git`);
+    }
     if (diff.status !== 0) {
-        throw new Stop(`cannot compare ${head.slice(0, 12)} with ${approved.commit.slice(0, 12)}, the commit of the last approved up (git diff: ${diff.stderr.trim().split("\n")[0] || `exit ${diff.status}`}); the job needs the whole history (GIT_DEPTH 0, fetch-depth: 0)`);
+        throw new Stop(`cannot compare ${head.slice(0, 12)} with ${last.commit.slice(0, 12)}, the commit of the stack's last up (git diff: ${diff.stderr.trim().split("\n")[0] || `exit ${diff.status}`}); the job needs the whole history (GIT_DEPTH 0, fetch-depth: 0)`);
     }
     const changed = diff.stdout.split("\n").filter((f) => f && deployReads(f, stack));
     if (changed.length === 0) {
         return undefined;
     }
     const shown = changed.length > 8 ? [...changed.slice(0, 8), `and ${changed.length - 8} more`] : changed;
-    return `${head.slice(0, 12)} changes what the stack deploys since ${approved.commit.slice(0, 12)}, the commit of its last approved up (${shown.join(", ")}): nothing is added until an approved up deploys it`;
+    return `${head.slice(0, 12)} changes what the stack deploys since ${last.commit.slice(0, 12)}, the commit of its last up (${shown.join(", ")}): nothing is reconciled until the pipeline's up deploys it`;
 }
 
 const SIGN: Record<string, string> = { create: "+", delete: "-", update: "~", replace: "+-", same: " " };
 const listed = (steps: Step[]) => steps.map((s) => `    ${SIGN[s.op] ?? "?"} ${s.op} ${shortUrn(s.urn)}`).join("\n");
 
 async function reconcile(stack: string, onlyAdd: boolean): Promise<void> {
-    if (onlyAdd) {
-        const wait = await unapprovedChanges(stack);
-        if (wait !== undefined) {
-            say(stack, `waiting: ${wait}`);
-            return;
-        }
+    const wait = await undeployedChanges(stack);
+    if (wait !== undefined) {
+        say(stack, `waiting: ${wait}`);
+        return;
     }
     let steps = await preview(stack);
     const gone = await goneFromCluster(steps, () => stackKubectl(stack));
@@ -306,7 +315,8 @@ async function reconcile(stack: string, onlyAdd: boolean): Promise<void> {
         }
         return;
     }
-    const needsApproval = changes.filter((s) => !ADDING.has(s.op) && !(s.op === "delete" && !s.custom));
+    const component = (s: Step) => s.custom === false && !s.type.startsWith("kubernetes:") && !s.type.startsWith("pulumi:providers:");
+    const needsApproval = changes.filter((s) => !ADDING.has(s.op) && !(s.op === "delete" && component(s)));
     if (needsApproval.length > 0) {
         throw new Stop(
             `the reconcile may only add to this stack, and these changes need its approved up:\n${listed(needsApproval)}\n` +

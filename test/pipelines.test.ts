@@ -402,14 +402,14 @@ describe("GitHub Actions deploy workflow", () => {
         assert.match(String(obj(wf.concurrency).group), /github\.event\.schedule/, "scheduled runs share main's workflow concurrency group");
     });
 
-    it("lets prod's reconcile only add, outside the production environment's reviewers, with the history to compare commits", () => {
+    it("lets prod's reconcile only add, outside the production environment's reviewers; every reconcile has the history to compare commits", () => {
         for (const r of runs.filter((x) => x.command === "reconcile")) {
             const env = withRow(environmentName(jobs[r.job].environment) ?? "", r.row);
+            const checkout = arr(jobs[r.job].steps).map(obj).find((st) => str(st.uses)?.startsWith("actions/checkout@"));
+            assert.equal(String(obj(checkout?.with)["fetch-depth"]), "0", `${r.job}: the reconcile compares commits, and needs the whole history`);
             if (stackBaseName(r.stack) === "prod") {
                 assert.ok(r.onlyAdd, `${r.job}: prod's reconcile without --only-add`);
                 assert.ok(env !== "" && env !== "production", `${r.job}: prod's reconcile in environment "${env}": production's reviewers would hold every run`);
-                const checkout = arr(jobs[r.job].steps).map(obj).find((st) => str(st.uses)?.startsWith("actions/checkout@"));
-                assert.equal(String(obj(checkout?.with)["fetch-depth"]), "0", `${r.job}: --only-add compares commits, and needs the whole history`);
             } else {
                 assert.ok(!r.onlyAdd, `${r.job}: ${r.stack}'s reconcile is limited to adding`);
             }
@@ -712,12 +712,12 @@ describe("GitLab CI pipeline", () => {
         }
     });
 
-    it("lets prod's reconcile only add, with the whole history to compare commits", () => {
+    it("lets prod's reconcile only add; every reconcile has the whole history to compare commits", () => {
         for (const r of runs.filter((x) => x.command === "reconcile")) {
             const line = r.instance.commands.find((c) => RECONCILE.test(c)) ?? "";
+            assert.equal(String(r.instance.variables.GIT_DEPTH), "0", `${r.job}: the reconcile compares commits, and needs the whole history (GIT_DEPTH 0)`);
             if (stackBaseName(r.stack) === "prod") {
                 assert.match(line, /--only-add\b/, `${r.job}: prod's reconcile without --only-add`);
-                assert.equal(String(r.instance.variables.GIT_DEPTH), "0", `${r.job}: --only-add compares commits, and needs the whole history (GIT_DEPTH 0)`);
             } else {
                 assert.doesNotMatch(line, /--only-add\b/, `${r.job}: ${r.stack}'s reconcile is limited to adding`);
             }

@@ -140,7 +140,7 @@ describe("the reconcile (deploy/reconcile.ts) against stand-ins for pulumi and k
         const r = reconcile("dev");
         assert.equal(r.code, 0, r.out);
         assert.match(r.out, /nothing to do/);
-        assert.deepEqual(r.calls.map((c) => c.split(" ").slice(0, 2).join(" ")), ["pulumi preview"]);
+        assert.deepEqual(r.calls.map((c) => c.split(" ").slice(0, 2).join(" ")), ["pulumi stack", "pulumi preview"]);
         assert.ok(r.calls.every((c) => !c.endsWith("| recorded set")), r.calls.join("\n"));
     });
 
@@ -201,6 +201,19 @@ describe("the reconcile (deploy/reconcile.ts) against stand-ins for pulumi and k
     });
 
     describe("--only-add (prod)", () => {
+        it("never takes a delete without the CLI's custom: false for a component's", () => {
+            const secret = step("delete", SECRET_TYPE, "team-b/regcred", { namespace: "team-b", name: "regcred" }) as { oldState: { custom?: boolean } };
+            delete secret.oldState.custom;
+            const provider = step("delete", "pulumi:providers:kubernetes", "default_4_25_0") as { oldState: { custom?: boolean } };
+            provider.oldState.custom = false;
+            previews([secret, provider]);
+            const r = reconcile("prod", "--only-add");
+            assert.equal(r.code, 1, r.out);
+            assert.match(r.out, /delete kubernetes:core\/v1:Secret team-b\/regcred/);
+            assert.match(r.out, /delete pulumi:providers:kubernetes default_4_25_0/);
+            assert.deepEqual(pulumiCalls(r, "up"), []);
+        });
+
         it("deploys exactly the previewed creates, and drops the records of components whose objects are gone", () => {
             const adds = [step("create", COMPONENT, "team-new"), step("create", SECRET_TYPE, "team-new/regcred"), step("create", PATCH_TYPE, "team-new/default"), step("create", PATCH_TYPE, "team-a/helm-sa")];
             const gone = step("delete", COMPONENT, "team-gone");
@@ -287,7 +300,7 @@ describe("the reconcile (deploy/reconcile.ts) against stand-ins for pulumi and k
             write("history.json", []);
             const none = reconcile("prod", "--only-add");
             assert.equal(none.code, 0);
-            assert.match(none.out, /waiting: no approved up on record/);
+            assert.match(none.out, /waiting: no up on record but the reconcile's/);
             approved(undefined);
             const unknown = reconcile("prod", "--only-add");
             assert.equal(unknown.code, 1);
@@ -304,6 +317,44 @@ describe("the reconcile (deploy/reconcile.ts) against stand-ins for pulumi and k
         });
     });
 
+    it("waits, on any stack, while main changes what the stack deploys since its last pipeline up (a merge that failed its tests)", () => {
+        commit("index.ts");
+        previews([step("create", SECRET_TYPE, "team-new/regcred")]);
+        const r = reconcile("dev");
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /waiting: [^\n]*index\.ts[^\n]*until the pipeline's up deploys it/);
+        assert.deepEqual(r.calls.filter((c) => !c.startsWith("pulumi stack history ")), []);
+    });
+
+    it("sees a deployed file moved out of what a deploy reads as a change (no renames)", () => {
+        commit("components/moved.ts", "the same text\n");
+        approved(git("rev-parse", "HEAD"));
+        fs.mkdirSync(path.join(dir, "docs"), { recursive: true });
+        git("mv", "components/moved.ts", "docs/moved.ts");
+        git("commit", "-qm", "move");
+        previews([step("create", SECRET_TYPE, "team-new/regcred")]);
+        assert.match(reconcile("prod", "--only-add").out, /waiting: [^\n]*components\/moved\.ts/);
+    });
+
+    it("stops, naming git, when git cannot be run to compare the commits", () => {
+        commit("index.ts");
+        previews([]);
+        // The stand-ins and the tools they use, but no git; the commit is the CI system's.
+        const tools = path.join(work, "no-git");
+        fs.mkdirSync(tools, { recursive: true });
+        for (const tool of ["cat", "sed", "ls", "sort", "tail"]) {
+            const target = execFileSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();
+            if (!fs.existsSync(path.join(tools, tool))) fs.symlinkSync(target, path.join(tools, tool));
+        }
+        const r = spawnSync(process.execPath, [SCRIPT, "--stack", "prod"], {
+            cwd: dir,
+            encoding: "utf8",
+            env: { PATH: `${bin}:${tools}`, FAKE: path.join(dir, ".fake"), CI_COMMIT_SHA: git("rev-parse", "HEAD") },
+        });
+        assert.equal(r.status, 1, r.stdout + r.stderr);
+        assert.match(r.stdout, /stopped: cannot run git [^\n]*the job needs git/);
+    });
+
     it("reads the provider's kubeconfig setting, a secret, into kubectl without printing it", () => {
         write("config.json", { "kubernetes:context": { value: "prod-admin", secret: false }, "kubernetes:kubeconfig": { secret: true } });
         write("kubeconfig", `apiVersion: v1\nkind: Config\n# ${SECRET}\n`);
@@ -317,6 +368,9 @@ describe("the reconcile (deploy/reconcile.ts) against stand-ins for pulumi and k
 
     it("tells what a deploy reads, and names resources shortly", () => {
         for (const f of ["index.ts", "components/x.ts", "package-lock.json", "Pulumi.yaml", "stacks/Pulumi.prod.yaml", "lib/new.ts", ".npmrc"]) assert.ok(deployReads(f, "prod"), f);
+        // A fully qualified stack name (Pulumi Cloud's org/project/stack) reads its own file.
+        assert.ok(deployReads("stacks/Pulumi.prod.yaml", "acme/registry-access/prod"));
+        assert.ok(!deployReads("stacks/Pulumi.dev.yaml", "acme/prod"));
         for (const f of ["docs/x.md", "README.md", "test/a.ts", "stacks/Pulumi.dev.yaml", ".github/workflows/deploy.yml", ".gitlab-ci.yml", "deploy/reconcile.ts", "scripts/pipelines.sh"]) {
             assert.ok(!deployReads(f, "prod"), f);
         }
