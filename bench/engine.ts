@@ -441,11 +441,8 @@ class Bench {
                 const runs = await this.measureAll(s, op, commands, env, project);
                 runs.forEach((run, i) => {
                     const resources = stacks[i].tenants.length * perTenant + 1; // and the Stack
-                    const expected = { create: { create: resources }, preview: { same: resources }, "noop-up": { same: resources }, destroy: { delete: resources } }[op];
-                    const changes = changeSummary(run.output);
-                    if (JSON.stringify(changes) !== JSON.stringify(expected)) {
-                        throw new Error(`${way} ${op} N=${s.namespaces} M=${s.registries} stack ${stacks[i].name}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected)}:\n${run.output.slice(-2000)}`);
-                    }
+                    const expected: Record<string, number> = { create: { create: resources }, preview: { same: resources }, "noop-up": { same: resources }, destroy: { delete: resources } }[op];
+                    expectChanges(run.output, expected, `${way} ${op} N=${s.namespaces} M=${s.registries} stack ${stacks[i].name}`);
                 });
                 if (op === "create") {
                     this.measurements[this.measurements.length - 1].stateBytes = stacks.reduce((sum, { name }) => sum + statSync(checkpointFile(backend, name)).size, 0);
@@ -533,6 +530,16 @@ export function changeSummary(output: string): Record<string, number> {
         if (kind) {
             changes[kind] = (changes[kind] ?? 0) + Number(m[1]);
         }
+    }
+    return changes;
+}
+
+/** The run's summary as change counts, which must be exactly EXPECTED; else an error naming WHAT. */
+export function expectChanges(output: string, expected: Record<string, number>, what: string): Record<string, number> {
+    const changes = changeSummary(output);
+    const sorted = (c: Record<string, number>) => JSON.stringify(Object.entries(c).sort());
+    if (sorted(changes) !== sorted(expected)) {
+        throw new Error(`${what}: the engine reported ${JSON.stringify(changes)}, expected ${JSON.stringify(expected)}:\n${output.slice(-2000)}`);
     }
     return changes;
 }

@@ -28,7 +28,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { dockerConfigData, type DockerCredential } from "../components/dockerConfig";
 import { configLeaves, projectCopy } from "../deploy/engine";
-import { benchEnv, changeSummary, type Cluster, kubectl, s1, serverVersion, startCluster, verdict } from "./engine";
+import { benchEnv, type Cluster, expectChanges, kubectl, s1, serverVersion, startCluster, verdict } from "./engine";
 import { loadAverage, machine } from "./machine";
 import { runTree } from "./procTree";
 import { PROJECT, STACK } from "./scenario";
@@ -90,9 +90,6 @@ function summaryText(changes: Record<string, number> | undefined): string {
         .join(", ");
 }
 
-const sameChanges = (a: Record<string, number>, b: Record<string, number>) =>
-    JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
-
 async function runSize(cluster: Cluster, work: string, index: number, namespaces: number, registries: number): Promise<SizeResult> {
     const id = `rc${index}-${Date.now().toString(36)}`;
     const dir = path.join(work, id);
@@ -120,10 +117,7 @@ async function runSize(cluster: Cluster, work: string, index: number, namespaces
     /** A measured `pulumi up`, which must report EXPECTED (and nothing else) as its changes. */
     const up = async (step: Step, expected: Record<string, number>, extra: Record<string, string> = {}) => {
         const { run, m } = await measure(step, "pulumi", ["up", "--yes", "--skip-preview", "--stack", STACK, "--non-interactive", "--color", "never"], project, extra);
-        m.changes = changeSummary(run.output);
-        if (!sameChanges(m.changes, expected)) {
-            throw new Error(`${step} ${label}: the engine reported ${JSON.stringify(m.changes)}, expected ${JSON.stringify(expected)}:\n${run.output.slice(-2000)}`);
-        }
+        m.changes = expectChanges(run.output, expected, `${step} ${label}`);
     };
     /** Unmeasured CLI calls; INPUT on stdin, so that no password is on a command line. */
     const pulumi = (args: string[], input?: string) => {
