@@ -31,6 +31,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { clusterKubectl, type Kubectl, kubectlFailure } from "../components/cluster";
+import { listedNamespaces } from "../components/namespaceSelection";
 
 /** The `--message` of the reconcile's own updates, by which the pipeline's are told apart. */
 export const RECONCILE_MESSAGE = "registry-access reconcile";
@@ -186,11 +187,15 @@ async function goneFromCluster(steps: Step[], kubectlOf: () => Promise<Kubectl>)
         return [];
     }
     const kubectl = await kubectlOf();
-    const listed = await kubectl(["get", "namespaces", "-o", "name"]);
+    const listed = await kubectl(["get", "namespaces", "-o", "json"]);
     if (listed.code !== 0) {
         throw new Stop(`cannot list the cluster's namespaces (${kubectlFailure(listed)})`);
     }
-    const namespaces = new Set(listed.stdout.split("\n").map((l) => l.trim().replace(/^namespace\//, "")).filter(Boolean));
+    const items = listedNamespaces(listed.stdout);
+    if (items === undefined) {
+        throw new Stop("kubectl's answer to the namespace list is no list; refusing to guess which namespaces are gone");
+    }
+    const namespaces = new Set(items.map((n) => n.name));
     if (namespaces.size === 0) {
         throw new Stop("kubectl listed no namespace at all; refusing to take that for every namespace gone");
     }

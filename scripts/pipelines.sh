@@ -332,8 +332,9 @@ name="schedule, no drift"
 run_pipeline "${name}" pass --variable CI_PIPELINE_SOURCE=schedule
 check "drift: prod passes with two namespaces labelled into its project since its up (the reconcile's work)" \
   said "${name}" '^ PASS .*drift: \[prod'
-check "doctor: each stack's doctor job ran and passed" \
-  bash -c "for env in ${ENVS[*]}; do grep -qE \"^ PASS .*doctor: \\[\$env\" '${WORK}/${name}.log' || exit 1; done"
+for env in "${ENVS[@]}"; do
+  check "doctor: ${env}'s doctor job ran and passed" said "${name}" "^ PASS .*doctor: \[${env}"
+done
 check "drift: no reconcile job ran in the drift schedule" bash -c "! grep -q 'reconcile:' '${WORK}/${name}.log'"
 check "drift: pipelines-a has no pull Secret before the reconcile" no_pull_secret pipelines-a
 

@@ -42,7 +42,7 @@ case "$1 $2" in
   "get namespaces")
     rc="$(cat "$FAKE/namespaces.rc" 2>/dev/null || echo 0)"
     if [ "$rc" != 0 ]; then echo "Error from server (Forbidden): namespaces is forbidden: User cannot list resource \\"namespaces\\"" >&2; exit "$rc"; fi
-    sed 's|^|namespace/|' "$FAKE/namespaces" ;;
+    printf '{"apiVersion":"v1","kind":"List","items":['; sed 's|.*|{"metadata":{"name":"&"}}|' "$FAKE/namespaces" | paste -sd, -; printf ']}\n' ;;
   "get serviceaccount")
     if grep -qx "$5/$3" "$FAKE/serviceaccounts" 2>/dev/null; then echo "serviceaccount/$3"; exit 0; fi
     echo "Error from server (NotFound): serviceaccounts \\"$3\\" not found" >&2; exit 1 ;;
