@@ -51,6 +51,16 @@ export class DoctorError extends Error {}
 /** A finding is a failure when the pull would fail, or a pod lacks what its account lists now. */
 export const failed = (f: Finding): boolean => !f.pulls || f.missingFromPod.length > 0 || f.accountMissing === true;
 
+/** Every promise's value; when some fail, the first failure in list order, not in time, so that a run says the same each time. */
+async function allInOrder<T>(promises: Promise<T>[]): Promise<T[]> {
+    const settled = await Promise.allSettled(promises);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failure) {
+        throw failure.reason;
+    }
+    return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
 async function list(kubectl: Kubectl, what: string, args: string[], namespaces: string[]): Promise<string[]> {
     const asked = async (scope: string[]): Promise<string> => {
         const r = await kubectl([...args, ...scope, "-o", "json"]);
@@ -69,7 +79,7 @@ async function list(kubectl: Kubectl, what: string, args: string[], namespaces: 
     }
     const out: string[] = [];
     for (let i = 0; i < namespaces.length; i += 8) {
-        out.push(...(await Promise.all(namespaces.slice(i, i + 8).map((ns) => asked(["-n", ns])))));
+        out.push(...(await allInOrder(namespaces.slice(i, i + 8).map((ns) => asked(["-n", ns])))));
     }
     return out;
 }
@@ -81,7 +91,7 @@ const PER_NAMESPACE_UP_TO = 10;
 export async function diagnose(kubectl: Kubectl, scopes: Scope[], { crossTenant = false, probe = {} }: { crossTenant?: boolean; probe?: ProbeOptions } = {}): Promise<DoctorReport> {
     const namespaces = [...new Set(scopes.map((s) => s.namespace))].sort();
     const wanted = new Set(namespaces);
-    const [workloadLists, ...secretLists] = await Promise.all([
+    const [workloadLists, ...secretLists] = await allInOrder([
         list(kubectl, "workloads", ["get", WORKLOAD_KINDS.join(",")], namespaces),
         ...Object.keys(PULL_SECRET_TYPES).map((type) => list(kubectl, "pull Secrets", ["get", "secrets", "--field-selector", `type=${type}`], namespaces)),
     ]);
